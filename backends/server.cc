@@ -1,0 +1,320 @@
+#include "backends/server.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <boost/asio/socket_base.hpp>
+#include <cerrno>
+
+namespace cachegate::backends {
+
+namespace asio = boost::asio;
+using routing::Failure;
+
+namespace {
+// Read in chunks of at least this much; a short read means the socket is drained.
+constexpr size_t kReadChunk = 16 * 1024;
+// An idle connection keeps this much buffer; more is given back after a large reply.
+constexpr size_t kIdleBufferKeep = 64 * 1024;
+constexpr std::chrono::milliseconds kBackoffFirst{10};
+constexpr std::chrono::milliseconds kBackoffMax{1000};
+}  // namespace
+
+// --- ServerConnection --------------------------------------------------------------------------
+
+ServerConnection::ServerConnection(Loop& loop, Server& server)
+    : loop_(loop),
+      server_(server),
+      socket_(loop.io()),
+      timer_(loop.io()),
+      framer_(server.reply_size_max()) {}
+
+ServerConnection::~ServerConnection() {
+  boost::system::error_code ec;
+  socket_.close(ec);
+}
+
+void ServerConnection::send(const std::string_view* pieces, size_t count,
+                            protocol::ReplyShape shape, routing::ReplyHandler& handler,
+                            uint32_t cookie) {
+  if (state_ == State::kIdle) connect();
+  size_t total = 0;
+  for (size_t i = 0; i < count; ++i)
+    total += pieces[i].size();
+  out_.ensure_writable(total);
+  for (size_t i = 0; i < count; ++i)
+    out_.append(pieces[i]);
+  handler.add_ref();
+  pending_.push_back(
+      Pending{&handler, cookie, shape, Clock::now() + server_.pool_config().timeout});
+  auto& counters = server_.counters();
+  ServerCounters::bump(counters.requests);
+  ServerCounters::bump(counters.in_flight);
+  if (!timer_armed_) arm_timer();
+  if (state_ == State::kConnected) loop_.defer_flush(*this);
+}
+
+void ServerConnection::connect() {
+  if (state_ != State::kIdle) return;
+  state_ = State::kConnecting;
+  connect_deadline_ = Clock::now() + server_.pool_config().connect_timeout;
+  routing::Ref<ServerConnection> self(this);
+  socket_.async_connect(server_.endpoint(),
+                        [self, generation = generation_](const boost::system::error_code& ec) {
+                          if (generation != self->generation_) return;
+                          self->on_connected(ec);
+                        });
+  if (!timer_armed_) arm_timer();
+}
+
+void ServerConnection::on_connected(const boost::system::error_code& ec) {
+  auto& counters = server_.counters();
+  if (ec) {
+    ServerCounters::bump(counters.connect_failures);
+    reset(Failure::kConnect);
+    return;
+  }
+  state_ = State::kConnected;
+  ServerCounters::bump(counters.connects);
+  ServerCounters::bump(counters.connections_open);
+  boost::system::error_code ignored;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  if (server_.pool_config().tcpkeepalive)
+    socket_.set_option(asio::socket_base::keep_alive(true), ignored);
+  socket_.non_blocking(true, ignored);
+  wait_readable();
+  flush_now();
+}
+
+void ServerConnection::flush_now() {
+  if (state_ != State::kConnected || write_waiting_) return;
+  const int fd = socket_.native_handle();
+  while (!out_.empty()) {
+    ssize_t n = ::send(fd, out_.data(), out_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      out_.consume(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      wait_writable();
+      return;
+    }
+    reset(Failure::kClosed);
+    return;
+  }
+  out_.shrink_if_idle(kIdleBufferKeep);
+}
+
+void ServerConnection::wait_writable() {
+  write_waiting_ = true;
+  routing::Ref<ServerConnection> self(this);
+  socket_.async_wait(asio::socket_base::wait_write,
+                     [self, generation = generation_](const boost::system::error_code& ec) {
+                       if (generation != self->generation_) return;
+                       self->write_waiting_ = false;
+                       if (!ec) self->flush_now();
+                     });
+}
+
+void ServerConnection::wait_readable() {
+  read_waiting_ = true;
+  routing::Ref<ServerConnection> self(this);
+  socket_.async_wait(asio::socket_base::wait_read,
+                     [self, generation = generation_](const boost::system::error_code& ec) {
+                       if (generation != self->generation_) return;
+                       self->read_waiting_ = false;
+                       if (!ec) self->on_readable();
+                     });
+}
+
+void ServerConnection::on_readable() {
+  const int fd = socket_.native_handle();
+  const uint64_t generation = generation_;
+  for (;;) {
+    in_.ensure_writable(kReadChunk);
+    const size_t room = in_.writable();
+    ssize_t n = ::recv(fd, in_.write_ptr(), room, MSG_DONTWAIT);
+    if (n > 0) {
+      in_.commit(static_cast<size_t>(n));
+      // Hand every complete reply to its waiter, in request order.
+      while (!pending_.empty()) {
+        Pending& front = pending_.front();
+        protocol::memcache::ReplyFrame frame;
+        auto status = framer_.frame(in_.data(), in_.size(), front.shape, frame);
+        if (status == protocol::memcache::ParseStatus::kNeedMore) break;
+        if (status == protocol::memcache::ParseStatus::kInvalid) {
+          reset(Failure::kProtocol);
+          return;
+        }
+        framer_.reset();
+        Pending done = pending_.pop_front();
+        auto& counters = server_.counters();
+        ServerCounters::bump(counters.replies);
+        ServerCounters::drop(counters.in_flight);
+        server_.record_success();
+        done.handler->on_reply(done.cookie, std::string_view(in_.data(), frame.payload_length),
+                               frame.error);
+        done.handler->release();
+        if (generation != generation_) return;  // the handler reset this connection
+        in_.consume(frame.length);
+      }
+      if (pending_.empty() && !in_.empty()) {
+        // Bytes nobody asked for: the stream is out of step.
+        reset(Failure::kProtocol);
+        return;
+      }
+      if (static_cast<size_t>(n) < room) break;  // drained
+      continue;
+    }
+    if (n == 0) {
+      reset(Failure::kClosed);
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    reset(Failure::kClosed);
+    return;
+  }
+  if (pending_.empty()) in_.shrink_if_idle(kIdleBufferKeep);
+  wait_readable();
+}
+
+void ServerConnection::arm_timer() {
+  Clock::time_point when;
+  if (state_ == State::kConnecting) {
+    when = connect_deadline_;
+  } else if (!pending_.empty()) {
+    when = pending_.front().deadline;
+  } else {
+    return;
+  }
+  timer_armed_ = true;
+  timer_.expires_at(when);
+  routing::Ref<ServerConnection> self(this);
+  timer_.async_wait([self](const boost::system::error_code&) {
+    self->timer_armed_ = false;
+    self->on_timer();
+  });
+}
+
+// One timer per connection, armed for the oldest deadline and re-armed only when it fires, so a
+// request costs no timer operation of its own.
+void ServerConnection::on_timer() {
+  const auto now = Clock::now();
+  if (state_ == State::kConnecting && now >= connect_deadline_) {
+    ServerCounters::bump(server_.counters().connect_failures);
+    reset(Failure::kConnect);
+  } else if (!pending_.empty() && now >= pending_.front().deadline) {
+    // The reply may still come, but the stream cannot be trusted to line up with requests
+    // any more: reset, and everything behind the late request fails with it.
+    ServerCounters::bump(server_.counters().timeouts);
+    reset(Failure::kTimeout);
+  }
+  if (!timer_armed_) arm_timer();
+}
+
+void ServerConnection::reset(Failure failure) {
+  ++generation_;
+  const bool had_requests = !pending_.empty();
+  if (state_ == State::kConnected) ServerCounters::drop(server_.counters().connections_open);
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  state_ = State::kIdle;
+  read_waiting_ = write_waiting_ = false;
+  out_.clear();
+  in_.clear();
+  out_.shrink_if_idle(kIdleBufferKeep);
+  in_.shrink_if_idle(kIdleBufferKeep);
+  framer_.reset();
+  const bool counts = had_requests || failure == Failure::kConnect;
+  fail_pending(failure, failure == Failure::kTimeout ? Failure::kClosed : failure);
+  if (counts) server_.record_failure();
+}
+
+void ServerConnection::fail_pending(Failure first, Failure rest) {
+  // Detach the queue first: a handler may send again (to a fresh connection) while we fail.
+  protocol::RingQueue<Pending> failed;
+  std::swap(failed, pending_);
+  auto& counters = server_.counters();
+  bool is_first = true;
+  while (!failed.empty()) {
+    Pending p = failed.pop_front();
+    ServerCounters::drop(counters.in_flight);
+    ServerCounters::bump(counters.failures);
+    p.handler->on_failure(p.cookie, is_first ? first : rest);
+    p.handler->release();
+    is_first = false;
+  }
+}
+
+// --- Server ------------------------------------------------------------------------------------
+
+Server::Server(Loop& loop, const config::PoolConfig& pool, const config::ServerConfig& server,
+               asio::ip::tcp::endpoint endpoint, uint32_t index, routing::HealthObserver* observer,
+               uint64_t reply_size_max)
+    : loop_(loop),
+      pool_(pool),
+      config_(server),
+      endpoint_(endpoint),
+      index_(index),
+      observer_(observer),
+      reply_size_max_(reply_size_max) {
+  connections_.reserve(pool.server_connections);
+  for (uint32_t i = 0; i < pool.server_connections; ++i)
+    connections_.emplace_back(new ServerConnection(loop, *this));
+}
+
+Server::~Server() {
+  shutdown();
+}
+
+void Server::shutdown() {
+  for (auto& c : connections_)
+    c->reset(Failure::kClosed);
+  connections_.clear();
+}
+
+void Server::send(const std::string_view* pieces, size_t count, protocol::ReplyShape shape,
+                  routing::ReplyHandler& handler, uint32_t cookie, uint32_t affinity) {
+  if (consecutive_failures_ > 1 && backing_off()) {
+    ServerCounters::bump(counters_.failures);
+    handler.on_failure(cookie, Failure::kUnavailable);
+    return;
+  }
+  if (connections_.empty()) {  // shut down
+    handler.on_failure(cookie, Failure::kClosed);
+    return;
+  }
+  connections_[affinity % connections_.size()]->send(pieces, count, shape, handler, cookie);
+}
+
+size_t Server::connections_open() const {
+  size_t n = 0;
+  for (const auto& c : connections_)
+    n += c->connected() ? 1 : 0;
+  return n;
+}
+
+void Server::preconnect() {
+  for (auto& c : connections_)
+    c->connect();
+}
+
+void Server::record_failure() {
+  ++consecutive_failures_;
+  if (consecutive_failures_ >= 2) {
+    auto backoff = kBackoffFirst * (1u << std::min<uint32_t>(consecutive_failures_ - 2, 10));
+    backoff_until_ = Clock::now() + std::min<Clock::duration>(backoff, kBackoffMax);
+  }
+  if (pool_.auto_eject_hosts && consecutive_failures_ >= pool_.server_failure_limit &&
+      observer_ != nullptr) {
+    ServerCounters::bump(counters_.ejections);
+    consecutive_failures_ = 0;
+    observer_->on_server_ejected(index_);
+  }
+}
+
+}  // namespace cachegate::backends

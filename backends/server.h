@@ -1,0 +1,154 @@
+#pragma once
+
+// One backend server as one worker sees it: `server_connections` persistent connections, each
+// pipelining many requests (FIFO: replies come back in request order), plus the server's health.
+//
+// Health, per worker: a connection that fails (refused, timed out, closed with requests in
+// flight, invalid reply) counts one failure. After a failure the server is retried at once; after
+// two or more in a row, requests fail fast for a backoff that doubles from 10 ms up to 1 s, so a
+// dead server costs its clients an immediate error instead of a connect attempt each. Any reply
+// resets the count. With auto_eject_hosts, server_failure_limit failures in a row also take the
+// server out of its pool's distribution for server_retry_timeout (routing::Pool).
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "backends/loop.h"
+#include "config/config.h"
+#include "protocol/buffer.h"
+#include "protocol/memcache_reply.h"
+#include "protocol/ring_queue.h"
+#include "routing/destination.h"
+
+namespace cachegate::backends {
+
+class Server;
+
+// Counters for one server on one worker. Written only by the owning worker; read by others
+// (stats) with relaxed loads, hence atomics without read-modify-write on the hot path.
+struct ServerCounters {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> replies{0};
+  std::atomic<uint64_t> failures{0};  // requests that got no reply
+  std::atomic<uint64_t> timeouts{0};
+  std::atomic<uint64_t> connects{0};
+  std::atomic<uint64_t> connect_failures{0};
+  std::atomic<uint64_t> connections_open{0};
+  std::atomic<uint64_t> in_flight{0};
+  std::atomic<uint64_t> ejections{0};
+
+  static void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  static void drop(std::atomic<uint64_t>& c, uint64_t n = 1) {
+    c.store(c.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
+};
+
+class ServerConnection final : public routing::RefCounted, public Flushable {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  ServerConnection(Loop& loop, Server& server);
+  ~ServerConnection() override;
+
+  void send(const std::string_view* pieces, size_t count, protocol::ReplyShape shape,
+            routing::ReplyHandler& handler, uint32_t cookie);
+  // Opens the connection now if it is not open (preconnect).
+  void connect();
+  // Fails everything in flight with `failure` and closes; the next send reconnects.
+  void reset(routing::Failure failure);
+  bool connected() const { return state_ == State::kConnected; }
+  size_t in_flight() const { return pending_.size(); }
+
+  // Flushable
+  void flush_now() override;
+  void retain() override { add_ref(); }
+  void unretain() override { release(); }
+
+ private:
+  enum class State : uint8_t { kIdle, kConnecting, kConnected };
+  struct Pending {
+    routing::ReplyHandler* handler = nullptr;  // holds a reference
+    uint32_t cookie = 0;
+    protocol::ReplyShape shape = protocol::ReplyShape::kMcLine;
+    Clock::time_point deadline{};
+  };
+
+  void on_connected(const boost::system::error_code& ec);
+  void wait_readable();
+  void on_readable();
+  void wait_writable();
+  void arm_timer();
+  void on_timer();
+  void fail_pending(routing::Failure first, routing::Failure rest);
+
+  Loop& loop_;
+  Server& server_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer timer_;
+  State state_ = State::kIdle;
+  bool read_waiting_ = false;
+  bool write_waiting_ = false;
+  bool timer_armed_ = false;
+  Clock::time_point connect_deadline_{};
+  uint64_t generation_ = 0;  // bumped by reset(), so stale socket callbacks are ignored
+  protocol::Buffer out_;
+  protocol::Buffer in_;
+  protocol::RingQueue<Pending> pending_;
+  protocol::memcache::ReplyFramer framer_;
+};
+
+class Server final : public routing::Destination {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  Server(Loop& loop, const config::PoolConfig& pool, const config::ServerConfig& server,
+         boost::asio::ip::tcp::endpoint endpoint, uint32_t index, routing::HealthObserver* observer,
+         uint64_t reply_size_max);
+  ~Server() override;
+
+  void send(const std::string_view* pieces, size_t count, protocol::ReplyShape shape,
+            routing::ReplyHandler& handler, uint32_t cookie, uint32_t affinity) override;
+  std::string_view name() const override { return config_.spec; }
+
+  void preconnect();
+  // At teardown: fails everything in flight and lets the connections go.
+  void shutdown();
+  void set_observer(routing::HealthObserver* observer) { observer_ = observer; }
+  // Called by connections.
+  void record_failure();
+  void record_success() {
+    if (consecutive_failures_ != 0) consecutive_failures_ = 0;
+  }
+
+  const config::PoolConfig& pool_config() const { return pool_; }
+  const config::ServerConfig& config() const { return config_; }
+  const boost::asio::ip::tcp::endpoint& endpoint() const { return endpoint_; }
+  ServerCounters& counters() { return counters_; }
+  Loop& loop() { return loop_; }
+  bool backing_off() const { return Clock::now() < backoff_until_; }
+  uint64_t reply_size_max() const { return reply_size_max_; }
+  uint32_t consecutive_failures() const { return consecutive_failures_; }
+  size_t connections_open() const;
+
+ private:
+  Loop& loop_;
+  const config::PoolConfig& pool_;
+  const config::ServerConfig& config_;
+  boost::asio::ip::tcp::endpoint endpoint_;
+  uint32_t index_;
+  routing::HealthObserver* observer_;
+  uint64_t reply_size_max_;
+  std::vector<routing::Ref<ServerConnection>> connections_;
+  uint32_t consecutive_failures_ = 0;
+  Clock::time_point backoff_until_{};
+  ServerCounters counters_;
+};
+
+}  // namespace cachegate::backends

@@ -1,0 +1,16 @@
+#pragma once
+
+// Base64 (RFC 4648, with padding) for meta-protocol keys sent with the `b` flag: the decoded bytes
+// are what memcached stores, so they are what cachegate hashes.
+
+#include <cstddef>
+#include <optional>
+#include <string_view>
+
+namespace cachegate::protocol {
+
+// Decodes `in` into out[0..capacity); returns the decoded length, or nullopt when `in` is not
+// valid base64 or does not fit.
+std::optional<size_t> base64_decode(std::string_view in, char* out, size_t capacity);
+
+}  // namespace cachegate::protocol

@@ -1,0 +1,131 @@
+#include "proxy/app.h"
+
+#include <csignal>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "cachegate/version.h"
+#include "proxy/log.h"
+#include "proxy/stats.h"
+#include "proxy/worker.h"
+
+namespace cachegate::proxy {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+// Resolves host:port once at start-up (hostnames allowed); the first address wins.
+bool resolve(asio::io_context& io, const std::string& host, uint16_t port, tcp::endpoint& out,
+             std::string& error) {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (!ec) {
+    out = tcp::endpoint(address, port);
+    return true;
+  }
+  tcp::resolver resolver(io);
+  auto results = resolver.resolve(host, std::to_string(port), ec);
+  if (ec || results.empty()) {
+    error = "cannot resolve '" + host + "': " + (ec ? ec.message() : "no addresses");
+    return false;
+  }
+  out = results.begin()->endpoint();
+  return true;
+}
+
+std::string describe(const tcp::endpoint& e) {
+  if (e.address().is_v6()) return "[" + e.address().to_string() + "]:" + std::to_string(e.port());
+  return e.address().to_string() + ":" + std::to_string(e.port());
+}
+
+}  // namespace
+
+int run_proxy(const config::Config& config) {
+  asio::io_context main_io(1);
+
+  std::vector<std::vector<tcp::endpoint>> server_endpoints(config.pools.size());
+  for (size_t p = 0; p < config.pools.size(); ++p) {
+    for (const auto& server : config.pools[p].servers) {
+      tcp::endpoint endpoint;
+      std::string error;
+      if (!resolve(main_io, server.host, server.port, endpoint, error)) {
+        log(LogLevel::kError, "pool '", config.pools[p].name, "' server '", server.spec,
+            "': ", error);
+        return 1;
+      }
+      server_endpoints[p].push_back(endpoint);
+    }
+  }
+
+  Registry registry;
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned i = 0; i < config.workers; ++i) {
+    workers.push_back(std::make_unique<Worker>(i, config, server_endpoints, registry));
+    registry.add(workers.back().get());
+  }
+
+  for (size_t l = 0; l < config.listeners.size(); ++l) {
+    const auto& listener = config.listeners[l];
+    tcp::endpoint endpoint;
+    std::string error;
+    if (!resolve(main_io, listener.host, listener.port, endpoint, error)) {
+      log(LogLevel::kError, "listener '", listener.name, "': ", error);
+      return 1;
+    }
+    try {
+      // The first worker binds what was asked (port 0 picks a free port); the others bind the
+      // port it got, so they all share one.
+      endpoint = workers[0]->open_listener(l, endpoint);
+      for (size_t w = 1; w < workers.size(); ++w)
+        workers[w]->open_listener(l, endpoint);
+    } catch (const boost::system::system_error& e) {
+      log(LogLevel::kError, "listener '", listener.name, "' on ", describe(endpoint), ": ",
+          e.code().message());
+      return 1;
+    }
+    log(LogLevel::kInfo, "listener '", listener.name, "' on ", describe(endpoint), " (",
+        config::to_string(listener.protocol), ") -> pool '", listener.pool, "'");
+  }
+
+  // Writes to a closed peer must come back as EPIPE, not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
+  asio::signal_set signals(main_io, SIGINT, SIGTERM, SIGHUP);
+  bool stopping = false;
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signal) {
+        if (ec) return;
+        if (signal == SIGHUP) {
+          log(LogLevel::kWarning,
+              "SIGHUP: configuration reload is not available in this version; ignored");
+          signals.async_wait(on_signal);
+          return;
+        }
+        log(LogLevel::kInfo, "signal ", signal, ": stopping");
+        stopping = true;
+      };
+  signals.async_wait(on_signal);
+
+  for (auto& worker : workers)
+    worker->start();
+  log(LogLevel::kInfo, "cachegate ", kVersion, " running with ", config.workers, " worker",
+      config.workers == 1 ? "" : "s");
+
+  while (!stopping)
+    main_io.run_one();
+  for (auto& worker : workers)
+    worker->stop();
+  for (auto& worker : workers)
+    worker->join();
+  workers.clear();
+  log(LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+}  // namespace cachegate::proxy

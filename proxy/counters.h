@@ -1,0 +1,52 @@
+#pragma once
+
+// Per-worker counters. Each worker writes only its own (a relaxed load and store, no locked
+// read-modify-write, no sharing of cache lines between workers); readers on other threads sum
+// them with relaxed loads when stats are asked for.
+
+#include <atomic>
+#include <cstdint>
+
+namespace cachegate::proxy {
+
+class Counter {
+ public:
+  void add(uint64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void sub(uint64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
+  uint64_t get() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+struct alignas(64) WorkerCounters {
+  Counter curr_connections;
+  Counter total_connections;
+  Counter rejected_connections;
+  Counter accept_errors;
+  Counter bytes_read;
+  Counter bytes_written;
+  // memcached's own names where it has one.
+  Counter cmd_get;  // keys asked for by get/gets/gat/gats
+  Counter get_hits;
+  Counter get_misses;
+  Counter cmd_set;  // storage commands
+  Counter cmd_touch;
+  Counter cmd_flush;
+  Counter cmd_delete;
+  Counter cmd_arith;         // incr/decr
+  Counter cmd_meta;          // mg ms md ma me mn
+  Counter multiget_fanouts;  // multi-key gets split over several servers
+  Counter client_errors;     // requests rejected by the parser (ERROR/CLIENT_ERROR/too large)
+  Counter backend_failures;  // requests answered SERVER_ERROR because a backend failed
+  Counter backend_errors;    // error replies passed on from backends
+  Counter noreply_discarded_errors;  // errors nobody was waiting for (noreply)
+  Counter flush_refused;
+  Counter paused_reads;  // times a client hit its pipeline/output bound and reading paused
+};
+
+}  // namespace cachegate::proxy

@@ -1,0 +1,500 @@
+#include "proxy/memcache_session.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio/socket_base.hpp>
+#include <cerrno>
+
+#include "protocol/memcache_reply.h"
+#include "proxy/counters.h"
+#include "proxy/stats.h"
+#include "proxy/worker.h"
+#include "routing/fanout.h"
+
+namespace cachegate::proxy {
+
+namespace asio = boost::asio;
+using protocol::ReplyShape;
+using protocol::memcache::Command;
+using protocol::memcache::ParseStatus;
+using protocol::memcache::Request;
+
+namespace {
+constexpr size_t kReadChunk = 16 * 1024;
+constexpr size_t kIdleBufferKeep = 16 * 1024;
+constexpr std::string_view kMetaNoop = "mn\r\n";
+constexpr std::string_view kMetaNoopReply = "MN\r\n";
+constexpr std::string_view kOk = "OK\r\n";
+constexpr std::string_view kNoLiveServer = "SERVER_ERROR no live backend in pool\r\n";
+}  // namespace
+
+MemcacheSession::MemcacheSession(Worker& worker, routing::Pool& pool, asio::ip::tcp::socket socket,
+                                 uint32_t id)
+    : worker_(worker),
+      pool_(pool),
+      counters_(worker.counters()),
+      socket_(std::move(socket)),
+      id_(id),
+      parser_(protocol::memcache::ParserLimits{worker.limits().request_line_max,
+                                               worker.limits().item_size_max}) {
+  slots_.resize(16);
+  slot_mask_ = 15;
+  counters_.curr_connections.add();
+  counters_.total_connections.add();
+}
+
+MemcacheSession::~MemcacheSession() {
+  counters_.curr_connections.sub();
+}
+
+void MemcacheSession::start() {
+  boost::system::error_code ignored;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  socket_.non_blocking(true, ignored);
+  worker_.add_session(this);
+  on_readable();
+}
+
+void MemcacheSession::close() {
+  if (closed_) return;
+  routing::Ref<MemcacheSession> self(this);  // the worker's list may hold the last reference
+  closed_ = true;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  worker_.remove_session(this);
+  // Slots may hold large replies; in-flight requests keep this object alive until they answer.
+  slots_.clear();
+  slots_.shrink_to_fit();
+  in_.shrink_if_idle(0);
+  out_.clear();
+  out_.shrink_if_idle(0);
+}
+
+// --- reading -----------------------------------------------------------------------------------
+
+void MemcacheSession::wait_readable() {
+  if (read_waiting_ || closed_) return;
+  read_waiting_ = true;
+  routing::Ref<MemcacheSession> self(this);
+  socket_.async_wait(asio::socket_base::wait_read, [self](const boost::system::error_code& ec) {
+    self->read_waiting_ = false;
+    if (ec || self->closed_) return;
+    self->on_readable();
+  });
+}
+
+void MemcacheSession::on_readable() {
+  routing::Ref<MemcacheSession> self(this);  // a handler below may drop the last other ref
+  const int fd = socket_.native_handle();
+  for (;;) {
+    if (closed_ || peer_eof_) return;
+    if (!can_take_more()) {
+      // Leave the rest in the socket; maybe_resume() reads again when replies drain.
+      paused_ = true;
+      counters_.paused_reads.add();
+      return;
+    }
+    size_t want = kReadChunk;
+    if (needed_ > in_.size() && needed_ - in_.size() > want) want = needed_ - in_.size();
+    in_.ensure_writable(want);
+    const size_t room = in_.writable();
+    ssize_t n = ::recv(fd, in_.write_ptr(), room, MSG_DONTWAIT);
+    if (n > 0) {
+      in_.commit(static_cast<size_t>(n));
+      counters_.bytes_read.add(static_cast<uint64_t>(n));
+      process_input();
+      if (static_cast<size_t>(n) < room) break;  // drained: wait for the next edge
+      continue;
+    }
+    if (n == 0) {
+      // The client is done sending (it may have half-closed): answer everything it sent, then
+      // close. Requests still buffered are processed as replies drain.
+      peer_eof_ = true;
+      finish_if_done();
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    close();
+    return;
+  }
+  if (closing_) return;
+  if (!paused_) wait_readable();
+}
+
+bool MemcacheSession::can_take_more() const {
+  const auto& limits = worker_.limits();
+  return !closing_ && in_flight_ < limits.client_pipeline_max &&
+         (next_seq_ - head_seq_) < limits.client_pipeline_max &&
+         out_.size() < limits.client_output_max;
+}
+
+void MemcacheSession::maybe_resume() {
+  if (!paused_ || closed_ || !can_take_more()) return;
+  paused_ = false;
+  // Requests already buffered first, then the socket (its edge was not consumed).
+  process_input();
+  if (paused_ || closed_ || closing_ || peer_eof_) return;
+  on_readable();
+}
+
+void MemcacheSession::finish_if_done() {
+  if (peer_eof_ && !paused_ && !closing_) closing_ = true;
+  if (closing_ && in_flight_ == 0 && head_seq_ == next_seq_) worker_.loop().defer_flush(*this);
+}
+
+void MemcacheSession::process_input() {
+  while (!closed_ && !closing_) {
+    if (!can_take_more()) {
+      paused_ = true;
+      return;
+    }
+    if (swallow_ > 0) {
+      size_t n = in_.size() < swallow_ ? in_.size() : static_cast<size_t>(swallow_);
+      in_.consume(n);
+      swallow_ -= n;
+      if (swallow_ > 0) break;
+      continue;
+    }
+    if (in_.empty() || needed_ > in_.size()) break;
+    Request request;
+    auto status = parser_.parse(in_.data(), in_.size(), request);
+    if (status == ParseStatus::kNeedMore) {
+      needed_ = parser_.needed();
+      break;
+    }
+    needed_ = 0;
+    if (status == ParseStatus::kInvalid) {
+      const auto& error = parser_.error();
+      counters_.client_errors.add();
+      if (error.suppress) {
+        counters_.noreply_discarded_errors.add();
+      } else {
+        reply_local(error.reply);
+      }
+      in_.consume(error.consumed < in_.size() ? error.consumed : in_.size());
+      swallow_ = error.swallow;
+      if (error.close) {
+        closing_ = true;
+        in_.clear();
+      }
+      continue;
+    }
+    dispatch(request, in_.data());
+    in_.consume(request.frame_length);
+  }
+  if (in_.empty()) in_.shrink_if_idle(kIdleBufferKeep);
+  if (peer_eof_ || closing_) finish_if_done();
+}
+
+// --- dispatch ----------------------------------------------------------------------------------
+
+void MemcacheSession::dispatch(const Request& request, const char* frame) {
+  const std::string_view whole(frame, request.frame_length);
+  switch (request.command) {
+    case Command::kGet:
+    case Command::kGets:
+    case Command::kGat:
+    case Command::kGats:
+      dispatch_retrieval(request, frame);
+      return;
+
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kAppend:
+    case Command::kPrepend:
+    case Command::kCas:
+    case Command::kDelete:
+    case Command::kIncr:
+    case Command::kDecr:
+    case Command::kTouch: {
+      if (protocol::memcache::is_storage(request.command)) {
+        counters_.cmd_set.add();
+      } else if (request.command == Command::kDelete) {
+        counters_.cmd_delete.add();
+      } else if (request.command == Command::kTouch) {
+        counters_.cmd_touch.add();
+      } else {
+        counters_.cmd_arith.add();
+      }
+      const uint32_t server = pool_.server_for(request.key.in(frame));
+      if (server == routing::Distribution::kNoServer) {
+        if (!request.noreply) reply_local(kNoLiveServer);
+        return;
+      }
+      if (request.noreply) {
+        // The server replies after all (noreply is taken off) and the reply is discarded, so
+        // the connection's replies stay one per request.
+        const auto& t = request.noreply_token;
+        std::string_view pieces[2] = {whole.substr(0, t.offset), whole.substr(t.offset + t.length)};
+        forward(server, pieces, 2, ReplyShape::kMcLine, true, SlotKind::kOther);
+      } else {
+        forward(server, &whole, 1, ReplyShape::kMcLine, false, SlotKind::kOther);
+      }
+      return;
+    }
+
+    case Command::kMetaGet:
+    case Command::kMetaSet:
+    case Command::kMetaDelete:
+    case Command::kMetaArithmetic:
+    case Command::kMetaDebug: {
+      counters_.cmd_meta.add();
+      const std::string_view key =
+          request.base64_key ? parser_.decoded_key() : request.key.in(frame);
+      const uint32_t server = pool_.server_for(key);
+      if (server == routing::Distribution::kNoServer) {
+        reply_local(kNoLiveServer);
+        return;
+      }
+      if (request.noreply) {
+        // Quiet mode: the server may send nothing; the appended mn's MN marks the end.
+        std::string_view pieces[2] = {whole, kMetaNoop};
+        forward(server, pieces, 2, ReplyShape::kMcMetaQuiet, false, SlotKind::kOther);
+      } else {
+        forward(server, &whole, 1, ReplyShape::kMcMeta, false, SlotKind::kOther);
+      }
+      return;
+    }
+
+    case Command::kMetaNoop:
+      // In order behind everything before it: exactly what ends a quiet pipeline.
+      counters_.cmd_meta.add();
+      reply_local(kMetaNoopReply);
+      return;
+
+    case Command::kFlushAll:
+      dispatch_flush_all(request, frame);
+      return;
+
+    case Command::kVersion:
+      reply_local(version_reply());
+      return;
+
+    case Command::kVerbosity:
+      // Accepted for compatibility; cachegate's log level is set in its config.
+      if (!request.noreply) reply_local(kOk);
+      return;
+
+    case Command::kStats:
+      answer_stats(request, frame);
+      return;
+
+    case Command::kQuit:
+      closing_ = true;
+      finish_if_done();
+      return;
+  }
+}
+
+void MemcacheSession::dispatch_retrieval(const Request& request, const char* frame) {
+  const auto& keys = parser_.keys();
+  counters_.cmd_get.add(keys.size());
+  const std::string_view whole(frame, request.frame_length);
+  if (keys.size() == 1) {
+    const uint32_t server = pool_.server_for(request.key.in(frame));
+    if (server == routing::Distribution::kNoServer) {
+      reply_local(kNoLiveServer);
+      return;
+    }
+    forward(server, &whole, 1, ReplyShape::kMcRetrieval, false, SlotKind::kRetrieval, 1);
+    return;
+  }
+  server_of_key_.resize(keys.size());
+  bool one_server = true;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    server_of_key_[i] = pool_.server_for(keys[i].in(frame));
+    if (server_of_key_[i] == routing::Distribution::kNoServer) {
+      reply_local(kNoLiveServer);
+      return;
+    }
+    one_server = one_server && server_of_key_[i] == server_of_key_[0];
+  }
+  if (one_server) {
+    forward(server_of_key_[0], &whole, 1, ReplyShape::kMcRetrieval, false, SlotKind::kRetrieval,
+            static_cast<uint32_t>(keys.size()));
+    return;
+  }
+  counters_.multiget_fanouts.add();
+  const uint32_t cookie = open_slot(SlotKind::kRetrieval, static_cast<uint32_t>(keys.size()));
+  ++in_flight_;
+  routing::RetrievalFanout::start(pool_, protocol::memcache::command_name(request.command),
+                                  request.exptime.in(frame), frame, keys, server_of_key_, *this,
+                                  cookie, id_);
+}
+
+void MemcacheSession::dispatch_flush_all(const Request& request, const char* frame) {
+  counters_.cmd_flush.add();
+  if (!pool_.config().allow_flush) {
+    counters_.flush_refused.add();
+    if (!request.noreply) {
+      reply_local("CLIENT_ERROR flush_all is disabled for pool '" + pool_.config().name +
+                  "' (set allow_flush: true to enable it)\r\n");
+    }
+    return;
+  }
+  const std::string_view whole(frame, request.frame_length);
+  std::string_view pieces[2] = {whole, {}};
+  size_t count = 1;
+  if (request.noreply) {
+    const auto& t = request.noreply_token;
+    pieces[0] = whole.substr(0, t.offset);
+    pieces[1] = whole.substr(t.offset + t.length);
+    count = 2;
+  }
+  const uint32_t cookie = request.noreply ? kNoSlot : open_slot(SlotKind::kOther);
+  ++in_flight_;
+  routing::Broadcast::start(pool_, pieces, count, ReplyShape::kMcLine, *this, cookie, id_);
+}
+
+void MemcacheSession::answer_stats(const Request& request, const char* frame) {
+  std::string out;
+  if (!render_memcache_stats(worker_, request.argument.in(frame), out)) {
+    reply_local(
+        "CLIENT_ERROR unknown stats group; cachegate answers 'stats' and "
+        "'stats servers'\r\n");
+    return;
+  }
+  reply_local(out);
+}
+
+void MemcacheSession::forward(uint32_t server, const std::string_view* pieces, size_t count,
+                              ReplyShape shape, bool noreply, SlotKind kind, uint32_t keys) {
+  const uint32_t cookie = noreply ? kNoSlot : open_slot(kind, keys);
+  ++in_flight_;
+  pool_.server(server).send(pieces, count, shape, *this, cookie, id_);
+}
+
+// --- replies -----------------------------------------------------------------------------------
+
+uint32_t MemcacheSession::open_slot(SlotKind kind, uint32_t keys) {
+  if (next_seq_ - head_seq_ > slot_mask_) grow_slots();
+  Slot& s = slot(next_seq_);
+  s.ready = false;
+  s.kind = kind;
+  s.keys = keys;
+  return next_seq_++ & kSeqMask;
+}
+
+void MemcacheSession::grow_slots() {
+  std::vector<Slot> bigger(slots_.size() * 2);
+  const uint32_t mask = static_cast<uint32_t>(bigger.size() - 1);
+  for (uint32_t seq = head_seq_; seq != next_seq_; ++seq)
+    bigger[seq & mask] = std::move(slots_[seq & slot_mask_]);
+  slots_ = std::move(bigger);
+  slot_mask_ = mask;
+}
+
+void MemcacheSession::reply_local(std::string_view bytes) {
+  if (closed_) return;
+  if (head_seq_ == next_seq_) {
+    out_.append(bytes);
+    worker_.loop().defer_flush(*this);
+    return;
+  }
+  complete(open_slot(SlotKind::kOther), bytes);
+}
+
+void MemcacheSession::complete(uint32_t seq, std::string_view bytes) {
+  if (closed_) return;
+  // Cookies carry 31 bits of the sequence; rebuild the full value from the window.
+  const uint32_t full = head_seq_ + ((seq - head_seq_) & kSeqMask);
+  if (full != head_seq_) {
+    Slot& s = slot(full);
+    s.bytes.assign(bytes.data(), bytes.size());
+    s.ready = true;
+    return;
+  }
+  out_.append(bytes);
+  ++head_seq_;
+  while (head_seq_ != next_seq_ && slot(head_seq_).ready) {
+    Slot& s = slot(head_seq_);
+    out_.append(s.bytes);
+    s.ready = false;
+    if (s.bytes.capacity() > 64 * 1024) {
+      std::string().swap(s.bytes);
+    } else {
+      s.bytes.clear();
+    }
+    ++head_seq_;
+  }
+  worker_.loop().defer_flush(*this);
+}
+
+void MemcacheSession::count_reply(const Slot& s, std::string_view reply) {
+  if (s.kind != SlotKind::kRetrieval) return;
+  protocol::memcache::ValueItems items(reply);
+  std::string_view key, item;
+  uint32_t hits = 0;
+  while (items.next(key, item))
+    ++hits;
+  counters_.get_hits.add(hits);
+  counters_.get_misses.add(s.keys > hits ? s.keys - hits : 0);
+}
+
+void MemcacheSession::on_reply(uint32_t cookie, std::string_view reply, bool error) {
+  --in_flight_;
+  if (error) counters_.backend_errors.add();
+  if (cookie & kNoSlot) {
+    if (error) counters_.noreply_discarded_errors.add();
+  } else if (!closed_) {
+    count_reply(slot(head_seq_ + ((cookie - head_seq_) & kSeqMask)), reply);
+    complete(cookie, reply);
+  }
+  maybe_resume();
+  if (closing_ || peer_eof_) finish_if_done();
+}
+
+void MemcacheSession::on_failure(uint32_t cookie, routing::Failure failure) {
+  --in_flight_;
+  counters_.backend_failures.add();
+  if (!(cookie & kNoSlot) && !closed_) {
+    std::string text = "SERVER_ERROR ";
+    text += routing::failure_text(failure);
+    text += "\r\n";
+    complete(cookie, text);
+  }
+  maybe_resume();
+  if (closing_ || peer_eof_) finish_if_done();
+}
+
+// --- writing -----------------------------------------------------------------------------------
+
+void MemcacheSession::flush_now() {
+  if (closed_ || write_waiting_) return;
+  const int fd = socket_.native_handle();
+  while (!out_.empty()) {
+    ssize_t n = ::send(fd, out_.data(), out_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      out_.consume(static_cast<size_t>(n));
+      counters_.bytes_written.add(static_cast<uint64_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      wait_writable();
+      return;
+    }
+    close();
+    return;
+  }
+  out_.shrink_if_idle(kIdleBufferKeep);
+  if (closing_ && in_flight_ == 0 && head_seq_ == next_seq_) {
+    close();
+    return;
+  }
+  maybe_resume();
+}
+
+void MemcacheSession::wait_writable() {
+  write_waiting_ = true;
+  routing::Ref<MemcacheSession> self(this);
+  socket_.async_wait(asio::socket_base::wait_write, [self](const boost::system::error_code& ec) {
+    self->write_waiting_ = false;
+    if (ec || self->closed_) return;
+    self->flush_now();
+  });
+}
+
+}  // namespace cachegate::proxy

@@ -1,0 +1,65 @@
+#pragma once
+
+// The seam between routing and backends: routing decides where a request goes and how replies
+// combine; a Destination (implemented in backends/) carries it to one server and brings back
+// exactly one reply or one failure. Nothing here knows about sockets.
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "protocol/reply_shape.h"
+#include "routing/ref_counted.h"
+
+namespace cachegate::routing {
+
+// Why a request got no reply from its server.
+enum class Failure : uint8_t {
+  kTimeout,      // no reply within the pool's timeout; the connection was reset
+  kConnect,      // could not connect (refused, unreachable, connect timeout)
+  kClosed,       // the connection broke (or was reset) with the request in flight
+  kUnavailable,  // the server is backing off after failures; not tried
+  kNoServer,     // every server of the pool is ejected
+  kProtocol,     // the server sent something that is not a valid reply
+};
+
+// Human-readable reason, used in SERVER_ERROR / -ERR texts.
+std::string_view failure_text(Failure failure);
+
+// Receives the outcome of requests. Reference-counted: a Destination holds a reference for
+// every request in flight, so the handler outlives its requests. Cancelling (a client that
+// disconnects) means the handler ignores what still arrives; no callback is ever skipped.
+class ReplyHandler : public RefCounted {
+ public:
+  // The complete reply frame for the request sent with `cookie`; `reply` is valid only during
+  // the call. `error` is set for ERROR / CLIENT_ERROR / SERVER_ERROR replies.
+  virtual void on_reply(uint32_t cookie, std::string_view reply, bool error) = 0;
+  virtual void on_failure(uint32_t cookie, Failure failure) = 0;
+};
+
+// One server of a pool, as seen from one worker thread.
+class Destination {
+ public:
+  virtual ~Destination() = default;
+
+  // Queues a request whose bytes are the concatenation of pieces[0..count) and expects one reply
+  // of `shape`. Exactly one of handler.on_reply/on_failure follows, possibly before send()
+  // returns (a server that is backing off fails fast). Requests with the same `affinity` use the
+  // same connection, so their order is kept. The bytes are copied; the pieces need not outlive
+  // the call. Thread: the owning worker only.
+  virtual void send(const std::string_view* pieces, size_t count, protocol::ReplyShape shape,
+                    ReplyHandler& handler, uint32_t cookie, uint32_t affinity) = 0;
+
+  // The server's configured spec ("host:port:weight [name]"), for messages and stats.
+  virtual std::string_view name() const = 0;
+};
+
+// Told by destinations when a server should leave or rejoin its pool's key distribution
+// (twemproxy's auto_eject_hosts).
+class HealthObserver {
+ public:
+  virtual ~HealthObserver() = default;
+  virtual void on_server_ejected(uint32_t server_index) = 0;
+};
+
+}  // namespace cachegate::routing

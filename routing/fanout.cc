@@ -1,0 +1,221 @@
+#include "routing/fanout.h"
+
+#include "protocol/memcache_reply.h"
+
+namespace cachegate::routing {
+
+namespace {
+
+// Finished objects wait here for reuse so a multi-get costs no allocation once warm. Per thread:
+// a worker only ever recycles its own.
+template <class T>
+struct FreeList {
+  std::vector<T*> items;
+  ~FreeList() {
+    for (T* p : items)
+      delete p;
+  }
+};
+constexpr size_t kMaxPooled = 256;
+
+}  // namespace
+
+void merge_retrieval(const std::vector<std::string_view>& keys,
+                     const std::vector<uint32_t>& part_of_key,
+                     const std::vector<std::string_view>& parts, std::string& out) {
+  struct Cursor {
+    protocol::memcache::ValueItems items;
+    bool has = false;
+    std::string_view key, item;
+  };
+  std::vector<Cursor> cursors;
+  cursors.reserve(parts.size());
+  for (auto part : parts) {
+    Cursor c{protocol::memcache::ValueItems(part), false, {}, {}};
+    c.has = c.items.next(c.key, c.item);
+    cursors.push_back(c);
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    Cursor& c = cursors[part_of_key[i]];
+    if (c.has && c.key == keys[i]) {
+      out.append(c.item);
+      c.has = c.items.next(c.key, c.item);
+    }
+  }
+  out.append("END\r\n");
+}
+
+// --- RetrievalFanout ---------------------------------------------------------------------------
+
+static thread_local FreeList<RetrievalFanout> fanout_free;
+
+void RetrievalFanout::start(Pool& pool, std::string_view command, std::string_view exptime,
+                            const char* request, const std::vector<protocol::memcache::Span>& keys,
+                            const std::vector<uint32_t>& server_of_key, ReplyHandler& client,
+                            uint32_t cookie, uint32_t affinity) {
+  RetrievalFanout* f;
+  if (!fanout_free.items.empty()) {
+    f = fanout_free.items.back();
+    fanout_free.items.pop_back();
+  } else {
+    f = new RetrievalFanout();
+  }
+  Ref<RetrievalFanout> self(f);  // keeps it alive while parts may complete synchronously
+  f->client_ = Ref<ReplyHandler>(&client);
+  f->cookie_ = cookie;
+  f->failed_ = false;
+  f->error_reply_.clear();
+
+  // Keys are copied: the client's input buffer moves on before the parts answer.
+  f->key_bytes_.clear();
+  for (const auto& k : keys)
+    f->key_bytes_.append(request + k.offset, k.length);
+  f->keys_.clear();
+  size_t offset = 0;
+  for (const auto& k : keys) {
+    f->keys_.emplace_back(f->key_bytes_.data() + offset, k.length);
+    offset += k.length;
+  }
+
+  // Parts in order of first appearance of their server.
+  f->part_server_.clear();
+  f->part_of_key_.resize(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    uint32_t part = 0;
+    while (part < f->part_server_.size() && f->part_server_[part] != server_of_key[i])
+      ++part;
+    if (part == f->part_server_.size()) f->part_server_.push_back(server_of_key[i]);
+    f->part_of_key_[i] = part;
+  }
+  const size_t nparts = f->part_server_.size();
+  if (f->part_replies_.size() < nparts) f->part_replies_.resize(nparts);
+  for (size_t p = 0; p < nparts; ++p)
+    f->part_replies_[p].clear();
+  f->outstanding_ = nparts;
+
+  static thread_local std::string sub_request;
+  for (uint32_t p = 0; p < nparts; ++p) {
+    sub_request.assign(command);
+    if (!exptime.empty()) {
+      sub_request.push_back(' ');
+      sub_request.append(exptime);
+    }
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (f->part_of_key_[i] != p) continue;
+      sub_request.push_back(' ');
+      sub_request.append(f->keys_[i]);
+    }
+    sub_request.append("\r\n");
+    std::string_view piece(sub_request);
+    pool.server(f->part_server_[p])
+        .send(&piece, 1, protocol::ReplyShape::kMcRetrieval, *f, p, affinity);
+  }
+}
+
+void RetrievalFanout::on_reply(uint32_t part, std::string_view reply, bool error) {
+  if (error) {
+    if (error_reply_.empty()) error_reply_.assign(reply);
+  } else {
+    part_replies_[part].assign(reply);
+  }
+  part_done();
+}
+
+void RetrievalFanout::on_failure(uint32_t part, Failure failure) {
+  if (!failed_) {
+    failed_ = true;
+    failure_ = failure;
+  }
+  part_done();
+}
+
+void RetrievalFanout::part_done() {
+  if (--outstanding_ != 0) return;
+  Ref<ReplyHandler> client = std::move(client_);
+  if (failed_) {
+    client->on_failure(cookie_, failure_);
+  } else if (!error_reply_.empty()) {
+    client->on_reply(cookie_, error_reply_, true);
+  } else {
+    static thread_local std::vector<std::string_view> parts;
+    parts.clear();
+    for (size_t p = 0; p < part_server_.size(); ++p)
+      parts.emplace_back(part_replies_[p]);
+    merged_.clear();
+    merge_retrieval(keys_, part_of_key_, parts, merged_);
+    client->on_reply(cookie_, merged_, false);
+  }
+}
+
+void RetrievalFanout::destroy() {
+  client_.reset();
+  if (fanout_free.items.size() < kMaxPooled && merged_.capacity() < (1u << 20)) {
+    fanout_free.items.push_back(this);
+  } else {
+    delete this;
+  }
+}
+
+// --- Broadcast ---------------------------------------------------------------------------------
+
+static thread_local FreeList<Broadcast> broadcast_free;
+
+void Broadcast::start(Pool& pool, const std::string_view* pieces, size_t count,
+                      protocol::ReplyShape shape, ReplyHandler& client, uint32_t cookie,
+                      uint32_t affinity) {
+  Broadcast* b;
+  if (!broadcast_free.items.empty()) {
+    b = broadcast_free.items.back();
+    broadcast_free.items.pop_back();
+  } else {
+    b = new Broadcast();
+  }
+  Ref<Broadcast> self(b);
+  b->client_ = Ref<ReplyHandler>(&client);
+  b->cookie_ = cookie;
+  b->failed_ = false;
+  b->have_error_ = false;
+  b->first_reply_.clear();
+  b->outstanding_ = pool.size();
+  for (uint32_t s = 0; s < pool.size(); ++s)
+    pool.server(s).send(pieces, count, shape, *b, s, affinity);
+}
+
+void Broadcast::on_reply(uint32_t server, std::string_view reply, bool error) {
+  if (error && !have_error_) {
+    have_error_ = true;
+    first_reply_.assign(reply);
+  } else if (server == 0 && !have_error_) {
+    first_reply_.assign(reply);
+  }
+  part_done();
+}
+
+void Broadcast::on_failure(uint32_t server, Failure failure) {
+  if (!failed_) {
+    failed_ = true;
+    failure_ = failure;
+  }
+  part_done();
+}
+
+void Broadcast::part_done() {
+  if (--outstanding_ != 0) return;
+  Ref<ReplyHandler> client = std::move(client_);
+  if (failed_) {
+    client->on_failure(cookie_, failure_);
+  } else {
+    client->on_reply(cookie_, first_reply_, have_error_);
+  }
+}
+
+void Broadcast::destroy() {
+  client_.reset();
+  if (broadcast_free.items.size() < kMaxPooled) {
+    broadcast_free.items.push_back(this);
+  } else {
+    delete this;
+  }
+}
+
+}  // namespace cachegate::routing
