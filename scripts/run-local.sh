@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Quick start: sets up the machine, builds cachegate, starts two local memcached servers and
+# cachegate in front of them, sends a few requests through it, then keeps cachegate running in
+# the foreground until Ctrl-C (everything it started is stopped on exit).
+#
+#   bash scripts/run-local.sh              # as above
+#   bash scripts/run-local.sh --demo-only  # stop after showing the requests
+#
+# CACHEGATE_SKIP_SETUP=1 / CACHEGATE_SKIP_BUILD=1 skip those steps (used by the test suite).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+demo_only=0
+[[ "${1:-}" == "--demo-only" ]] && demo_only=1
+
+[[ "${CACHEGATE_SKIP_SETUP:-0}" == 1 ]] || bash scripts/setup.sh
+[[ "${CACHEGATE_SKIP_BUILD:-0}" == 1 ]] || bash scripts/build.sh --target cachegate
+
+work=$(mktemp -d /tmp/cachegate-local-XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# A free loopback port: the preferred one when free, else a random one that nothing answers on.
+pick_port() {
+  local port=$1
+  while port_in_use "$port"; do port=$((20000 + RANDOM % 40000)); done
+  echo "$port"
+}
+wait_port() {
+  for _ in $(seq 1 100); do port_in_use "$1" && return 0; sleep 0.05; done
+  echo "nothing is listening on port $1" >&2
+  return 1
+}
+
+user_args=()
+[[ $(id -u) -eq 0 ]] && user_args=(-u nobody)  # memcached refuses to run as root without -u
+
+mc1=$(pick_port 21211)
+memcached -l 127.0.0.1 -p "$mc1" -U 0 -m 64 "${user_args[@]}" &
+pids+=($!)
+mc2=$(pick_port 21212)
+[[ "$mc2" == "$mc1" ]] && mc2=$(pick_port $((mc1 + 1)))
+memcached -l 127.0.0.1 -p "$mc2" -U 0 -m 64 "${user_args[@]}" &
+pids+=($!)
+wait_port "$mc1"
+wait_port "$mc2"
+
+proxy=$(pick_port 22122)
+cat >"$work/cachegate.yaml" <<YAML
+# Written by scripts/run-local.sh: two local memcached shards behind one cachegate listener.
+workers: 2
+listeners:
+  - name: mc
+    listen: 127.0.0.1:$proxy
+    protocol: memcached
+    pool: cache
+pools:
+  cache:
+    protocol: memcached
+    distribution: ketama
+    hash: fnv1a_64
+    timeout: 400
+    servers:
+      - 127.0.0.1:$mc1:1 cache-1
+      - 127.0.0.1:$mc2:1 cache-2
+YAML
+
+"$root/build/cachegate" -c "$work/cachegate.yaml" 2>"$work/cachegate.log" &
+pids+=($!)
+wait_port "$proxy"
+
+echo
+echo "cachegate is listening on 127.0.0.1:$proxy, sharding over memcached on ports $mc1 and $mc2"
+echo "config: $work/cachegate.yaml"
+echo
+echo "--- requests through cachegate ---"
+exec 3<>"/dev/tcp/127.0.0.1/$proxy"
+printf 'set greeting 0 0 5\r\nhello\r\nset fruit 0 0 5\r\napple\r\nset colour 0 0 4\r\nteal\r\nget greeting fruit colour missing\r\nversion\r\nquit\r\n' >&3
+timeout 5 cat <&3 | sed 's/^/  /'
+exec 3<&-
+echo "--- where the keys live (asking each memcached directly) ---"
+for port in "$mc1" "$mc2"; do
+  exec 3<>"/dev/tcp/127.0.0.1/$port"
+  printf 'get greeting fruit colour\r\nquit\r\n' >&3
+  keys=$(timeout 5 cat <&3 | awk '/^VALUE/ {print $2}' | tr '\n' ' ')
+  exec 3<&-
+  echo "  memcached :$port holds: ${keys:-(none)}"
+done
+echo
+
+echo "--- cachegate's log ---"
+sed 's/^/  /' "$work/cachegate.log"
+echo
+if [[ $demo_only == 1 ]]; then exit 0; fi
+echo "Try:  printf 'get greeting\\r\\n' | timeout 1 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$proxy; cat >&3; cat <&3'"
+echo "Press Ctrl-C to stop."
+tail -n 0 -f "$work/cachegate.log" &
+pids+=($!)
+wait "${pids[2]}"
