@@ -19,7 +19,9 @@
 namespace cachegate::routing {
 
 struct RingServer {
-  std::string identity;  // see config::ServerConfig::identity
+  // See config::ServerConfig::identity. Identities within a pool must be distinct (twemproxy
+  // rejects duplicate names); equal ones would share ketama points.
+  std::string identity;
   uint32_t weight = 1;
 };
 
@@ -51,7 +53,9 @@ class Distribution {
     uint32_t server;
   };
   // The continuum (ketama: sorted points; modula: one entry per unit of weight; random: one
-  // entry per live server). Exposed for tests and the route explainer.
+  // entry per live server). Exposed for tests and the route explainer. Like twemproxy, modula
+  // and random list servers ordered by identity (shorter first, then bytewise), not in config
+  // order: twemproxy sorts a pool's servers while validating its config and keeps that order.
   const std::vector<Point>& points() const { return points_; }
 
  private:
