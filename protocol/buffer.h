@@ -80,6 +80,7 @@ class Buffer {
   }
 
   void append(const void* bytes, size_t n) {
+    if (n == 0) return;  // storage may not exist yet, and memcpy from/to null is undefined
     ensure_writable(n);
     std::memcpy(storage_ + end_, bytes, n);
     end_ += n;

@@ -178,11 +178,12 @@ ParseStatus ReplyFramer::frame(const char* data, size_t size, ReplyShape shape, 
         if (is_mn) {
           out.length = next;
           out.payload_length = pos;
-          out.error = false;
+          out.error = quiet_error_;
+          quiet_error_ = false;
           return ParseStatus::kOk;
         }
         if (pos != 0) return ParseStatus::kInvalid;  // two replies for one request
-        out.error = error;
+        quiet_error_ = error;  // kept across calls: the MN may arrive in a later read
         pos = next;
       }
     }

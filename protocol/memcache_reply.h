@@ -33,7 +33,10 @@ class ReplyFramer {
   // Frames the reply at the start of [data, data + size). Resumable: bytes already validated
   // are not scanned again on the next call for the same reply; call reset() after kOk.
   ParseStatus frame(const char* data, size_t size, ReplyShape shape, ReplyFrame& out);
-  void reset() { scanned_ = 0; }
+  void reset() {
+    scanned_ = 0;
+    quiet_error_ = false;
+  }
 
  private:
   // One meta reply at data[pos]; on kOk sets `next` past it and reports whether it was "MN".
@@ -42,6 +45,7 @@ class ReplyFramer {
 
   uint64_t reply_size_max_;
   size_t scanned_ = 0;
+  bool quiet_error_ = false;  // the reply before a quiet request's MN was an error
 };
 
 bool is_error_line(std::string_view line);

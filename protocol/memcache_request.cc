@@ -211,6 +211,7 @@ ParseStatus RequestParser::parse_line(const char* data, size_t size, uint32_t li
 
   if (is(cmd, "delete")) {
     out.command = Command::kDelete;
+    if (line_length > kMaxServerLine) return fail(reply::kLineTooLong, line_length);
     // memcached accepts a legacy hold time of exactly "0": delete <key> [0] [noreply].
     bool valid =
         n == 2 || (n == 3 && (tok(2) == "0" || noreply_)) || (n == 4 && tok(2) == "0" && noreply_);
@@ -224,6 +225,7 @@ ParseStatus RequestParser::parse_line(const char* data, size_t size, uint32_t li
 
   if (is(cmd, "incr") || is(cmd, "decr")) {
     out.command = cmd[0] == 'i' ? Command::kIncr : Command::kDecr;
+    if (line_length > kMaxServerLine) return fail(reply::kLineTooLong, line_length);
     if (n != 3 && n != 4) return fail(reply::kError, line_length);
     if (n == 4 && !noreply_) return fail(reply::kBadFormat, line_length);
     auto bad = check_key(tokens_[1]);
@@ -237,6 +239,7 @@ ParseStatus RequestParser::parse_line(const char* data, size_t size, uint32_t li
 
   if (is(cmd, "touch")) {
     out.command = Command::kTouch;
+    if (line_length > kMaxServerLine) return fail(reply::kLineTooLong, line_length);
     if (n != 3 && n != 4) return fail(reply::kError, line_length);
     if (n == 4 && !noreply_) return fail(reply::kBadFormat, line_length);
     auto bad = check_key(tokens_[1]);
@@ -249,6 +252,7 @@ ParseStatus RequestParser::parse_line(const char* data, size_t size, uint32_t li
 
   if (is(cmd, "flush_all")) {
     out.command = Command::kFlushAll;
+    if (line_length > kMaxServerLine) return fail(reply::kLineTooLong, line_length);
     size_t args = n - 1 - (noreply_ ? 1 : 0);
     if (args > 1) return fail(reply::kBadFormat, line_length);
     if (args == 1) {
@@ -335,6 +339,7 @@ ParseStatus RequestParser::parse_storage(const char* data, size_t size, Request&
   uint64_t length = 0;
   if (n < 5 || !parse_length(tok(4), length)) return fail(reply::kBadFormat, line_length);
   const uint64_t block = length + 2;
+  if (line_length > kMaxServerLine) return fail(reply::kLineTooLong, line_length, block);
   if (n != base && n != base + 1) return fail(reply::kBadFormat, line_length, block);
   if (n == base + 1 && !noreply_) return fail(reply::kBadFormat, line_length, block);
   if (n == base) noreply_ = false;  // "noreply" in the cas position is not noreply
@@ -409,6 +414,7 @@ ParseStatus RequestParser::parse_meta(const char* data, size_t size, Request& ou
     block = length + 2;
   }
   if (n > kMaxMetaTokens) return fail(reply::kTooManyTokens, line_length, block);
+  if (line_length > kMaxServerLine) return fail(reply::kLineTooLong, line_length, block);
   const Span key = tokens_[1];
   if (key.length > kMaxKeyLength) return fail(reply::kKeyTooLong, line_length, block);
   if (key_has_control_chars(key.in(data))) return fail(reply::kBadKey, line_length, block);

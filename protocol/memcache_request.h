@@ -118,8 +118,14 @@ struct ParserLimits {
 };
 
 inline constexpr size_t kMaxKeyLength = 250;  // memcached's KEY_MAX_LENGTH
-// memcached rejects meta commands with more tokens than this (MAX_TOKENS).
-inline constexpr size_t kMaxMetaTokens = 24;
+// memcached refuses meta commands with more tokens than this (ms without reading its length, so
+// the data block would then be read as a command): refused here instead, and the block skipped.
+inline constexpr size_t kMaxMetaTokens = 19;
+// memcached closes a connection holding more than 2048 bytes of a line without its LF, unless the
+// line is a get/gets (try_read_command_ascii). A longer line forwarded on a shared backend
+// connection could therefore take down every request in flight on it, depending only on where a
+// read happens to end: such lines are refused (and gat/gats are split into shorter requests).
+inline constexpr size_t kMaxServerLine = 2048;
 
 class RequestParser {
  public:
@@ -168,7 +174,7 @@ inline constexpr std::string_view kLineTooLong = "CLIENT_ERROR line too long\r\n
 inline constexpr std::string_view kBadDelta = "CLIENT_ERROR invalid numeric delta argument\r\n";
 inline constexpr std::string_view kBadExptime = "CLIENT_ERROR invalid exptime argument\r\n";
 inline constexpr std::string_view kBadBase64 = "CLIENT_ERROR error decoding key\r\n";
-inline constexpr std::string_view kTooManyTokens = "CLIENT_ERROR options flags are too long\r\n";
+inline constexpr std::string_view kTooManyTokens = "CLIENT_ERROR options flags too long\r\n";
 inline constexpr std::string_view kDeleteUsage =
     "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n";
 inline constexpr std::string_view kUnsupported =

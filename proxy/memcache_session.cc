@@ -311,7 +311,11 @@ void MemcacheSession::dispatch_retrieval(const Request& request, const char* fra
     }
     one_server = one_server && server_of_key_[i] == server_of_key_[0];
   }
-  if (one_server) {
+  // memcached accepts get/gets lines of any length but drops the connection on other lines
+  // past 2048 bytes: a long gat/gats is split even when its keys share one server.
+  const bool touch = request.command == Command::kGat || request.command == Command::kGats;
+  const size_t max_line = touch ? protocol::memcache::kMaxServerLine : 0;
+  if (one_server && (max_line == 0 || request.line_length <= max_line)) {
     forward(server_of_key_[0], &whole, 1, ReplyShape::kMcRetrieval, false, SlotKind::kRetrieval,
             static_cast<uint32_t>(keys.size()));
     return;
@@ -321,7 +325,7 @@ void MemcacheSession::dispatch_retrieval(const Request& request, const char* fra
   ++in_flight_;
   routing::RetrievalFanout::start(pool_, protocol::memcache::command_name(request.command),
                                   request.exptime.in(frame), frame, keys, server_of_key_, *this,
-                                  cookie, id_);
+                                  cookie, id_, max_line);
 }
 
 void MemcacheSession::dispatch_flush_all(const Request& request, const char* frame) {

@@ -52,7 +52,7 @@ static thread_local FreeList<RetrievalFanout> fanout_free;
 void RetrievalFanout::start(Pool& pool, std::string_view command, std::string_view exptime,
                             const char* request, const std::vector<protocol::memcache::Span>& keys,
                             const std::vector<uint32_t>& server_of_key, ReplyHandler& client,
-                            uint32_t cookie, uint32_t affinity) {
+                            uint32_t cookie, uint32_t affinity, size_t max_line) {
   RetrievalFanout* f;
   if (!fanout_free.items.empty()) {
     f = fanout_free.items.back();
@@ -77,15 +77,30 @@ void RetrievalFanout::start(Pool& pool, std::string_view command, std::string_vi
     offset += k.length;
   }
 
-  // Parts in order of first appearance of their server.
+  // Parts in order of first appearance of their server; a server's keys go to its latest part
+  // until that part's line would grow past max_line. Within a part keys keep the client's order,
+  // which is what merge_retrieval relies on.
+  const size_t base_line = command.size() + (exptime.empty() ? 0 : exptime.size() + 1) + 2;
   f->part_server_.clear();
+  f->part_line_.clear();
   f->part_of_key_.resize(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
-    uint32_t part = 0;
-    while (part < f->part_server_.size() && f->part_server_[part] != server_of_key[i])
-      ++part;
-    if (part == f->part_server_.size()) f->part_server_.push_back(server_of_key[i]);
-    f->part_of_key_[i] = part;
+    const size_t grow = keys[i].length + 1;
+    size_t part = f->part_server_.size();
+    for (size_t p = f->part_server_.size(); p-- > 0;) {
+      if (f->part_server_[p] == server_of_key[i]) {
+        part = p;
+        break;
+      }
+    }
+    if (part == f->part_server_.size() ||
+        (max_line != 0 && f->part_line_[part] + grow > max_line)) {
+      part = f->part_server_.size();
+      f->part_server_.push_back(server_of_key[i]);
+      f->part_line_.push_back(base_line);
+    }
+    f->part_line_[part] += grow;
+    f->part_of_key_[i] = static_cast<uint32_t>(part);
   }
   const size_t nparts = f->part_server_.size();
   if (f->part_replies_.size() < nparts) f->part_replies_.resize(nparts);

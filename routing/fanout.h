@@ -36,11 +36,13 @@ class RetrievalFanout final : public ReplyHandler {
  public:
   // `request` is the client's request bytes; `keys` spans into it; `server_of_key[i]` the server
   // of keys[i] (all live). `command` is get/gets/gat/gats; `exptime` is empty except for
-  // gat/gats. The outcome reaches `client` under `cookie`, possibly before start() returns.
+  // gat/gats. A sub-request line longer than `max_line` bytes (0: no limit) is split into
+  // several for the same server. The outcome reaches `client` under `cookie`, possibly before
+  // start() returns.
   static void start(Pool& pool, std::string_view command, std::string_view exptime,
                     const char* request, const std::vector<protocol::memcache::Span>& keys,
                     const std::vector<uint32_t>& server_of_key, ReplyHandler& client,
-                    uint32_t cookie, uint32_t affinity);
+                    uint32_t cookie, uint32_t affinity, size_t max_line = 0);
 
   void on_reply(uint32_t part, std::string_view reply, bool error) override;
   void on_failure(uint32_t part, Failure failure) override;
@@ -57,6 +59,7 @@ class RetrievalFanout final : public ReplyHandler {
   std::vector<uint32_t> part_of_key_;
   std::vector<std::string> part_replies_;
   std::vector<uint32_t> part_server_;
+  std::vector<size_t> part_line_;
   size_t outstanding_ = 0;
   bool failed_ = false;
   Failure failure_ = Failure::kClosed;
