@@ -2,8 +2,8 @@
 
 // Loading and validating YAML configuration.
 //
-// The only module where exceptions are normal: yaml-cpp throws, and so may the helpers here,
-// but nothing escapes these functions — every problem becomes a ConfigError naming the YAML
+// The only module where exceptions are normal: yaml-cpp throws, and so may the code behind these functions,
+// but nothing escapes the functions below — every problem becomes a ConfigError naming the YAML
 // path and line:column, and all problems of one file are reported together.
 
 #include <string>
