@@ -2,9 +2,9 @@
 
 // Loading and validating YAML configuration.
 //
-// The only module where exceptions are normal: yaml-cpp throws, and so may the code behind these functions,
-// but nothing escapes the functions below — every problem becomes a ConfigError naming the YAML
-// path and line:column, and all problems of one file are reported together.
+// The only module where exceptions are normal: yaml-cpp throws, and so may the code behind these
+// functions, but nothing escapes them — every problem becomes a ConfigError naming the YAML path
+// and line:column, and all problems of one file are reported together.
 
 #include <string>
 #include <string_view>
