@@ -4,8 +4,9 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <unistd.h>
+
 #include <algorithm>
-#include <boost/asio/socket_base.hpp>
 #include <cerrno>
 
 namespace cachegate::backends {
@@ -25,21 +26,15 @@ constexpr std::chrono::milliseconds kBackoffMax{1000};
 // --- ServerConnection --------------------------------------------------------------------------
 
 ServerConnection::ServerConnection(Loop& loop, Server& server)
-    : loop_(loop),
-      server_(server),
-      socket_(loop.io()),
-      timer_(loop.io()),
-      framer_(server.reply_size_max()) {}
+    : loop_(loop), server_(server), timer_(loop.io()), framer_(server.reply_size_max()) {}
 
 ServerConnection::~ServerConnection() {
-  boost::system::error_code ec;
-  socket_.close(ec);
+  close_socket();
 }
 
 void ServerConnection::send(const std::string_view* pieces, size_t count,
                             protocol::ReplyShape shape, routing::ReplyHandler& handler,
                             uint32_t cookie) {
-  if (state_ == State::kIdle) connect();
   size_t total = 0;
   for (size_t i = 0; i < count; ++i)
     total += pieces[i].size();
@@ -52,26 +47,48 @@ void ServerConnection::send(const std::string_view* pieces, size_t count,
   auto& counters = server_.counters();
   ServerCounters::bump(counters.requests);
   ServerCounters::bump(counters.in_flight);
+  switch (state_) {
+    case State::kConnected:
+      loop_.defer_flush(*this);
+      break;
+    case State::kIdle:
+      connect();  // may fail at once, failing this request too
+      break;
+    case State::kConnecting:
+      break;  // sent when the connection is up
+  }
   if (!timer_armed_) arm_timer();
-  if (state_ == State::kConnected) loop_.defer_flush(*this);
 }
 
 void ServerConnection::connect() {
   if (state_ != State::kIdle) return;
   state_ = State::kConnecting;
   connect_deadline_ = Clock::now() + server_.pool_config().connect_timeout;
-  routing::Ref<ServerConnection> self(this);
-  socket_.async_connect(server_.endpoint(),
-                        [self, generation = generation_](const boost::system::error_code& ec) {
-                          if (generation != self->generation_) return;
-                          self->on_connected(ec);
-                        });
   if (!timer_armed_) arm_timer();
+  const auto& endpoint = server_.endpoint();
+  fd_ = ::socket(endpoint.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) {
+    on_connected(errno);
+    return;
+  }
+  int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (server_.pool_config().tcpkeepalive)
+    ::setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  if (!loop_.watch(fd_, *this)) {
+    on_connected(errno);
+    return;
+  }
+  // Completion (or failure) is reported as writability; see on_poll().
+  if (::connect(fd_, endpoint.data(), static_cast<socklen_t>(endpoint.size())) != 0 &&
+      errno != EINPROGRESS) {
+    on_connected(errno);
+  }
 }
 
-void ServerConnection::on_connected(const boost::system::error_code& ec) {
+void ServerConnection::on_connected(int error) {
   auto& counters = server_.counters();
-  if (ec) {
+  if (error != 0) {
     ServerCounters::bump(counters.connect_failures);
     reset(Failure::kConnect);
     return;
@@ -79,27 +96,41 @@ void ServerConnection::on_connected(const boost::system::error_code& ec) {
   state_ = State::kConnected;
   ServerCounters::bump(counters.connects);
   ServerCounters::bump(counters.connections_open);
-  boost::system::error_code ignored;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-  if (server_.pool_config().tcpkeepalive)
-    socket_.set_option(asio::socket_base::keep_alive(true), ignored);
-  socket_.non_blocking(true, ignored);
-  wait_readable();
   flush_now();
+}
+
+void ServerConnection::on_poll(uint32_t events) {
+  if (state_ == State::kConnecting) {
+    if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+    if (error == 0 && (events & (EPOLLERR | EPOLLHUP)) != 0) error = ECONNREFUSED;
+    on_connected(error);
+    if (state_ != State::kConnected) return;
+  }
+  if (state_ != State::kConnected) return;
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+    on_readable();
+    if (state_ != State::kConnected) return;
+  }
+  if ((events & EPOLLOUT) != 0 && write_waiting_) {
+    write_waiting_ = false;
+    flush_now();
+  }
 }
 
 void ServerConnection::flush_now() {
   if (state_ != State::kConnected || write_waiting_) return;
-  const int fd = socket_.native_handle();
   while (!out_.empty()) {
-    ssize_t n = ::send(fd, out_.data(), out_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       out_.consume(static_cast<size_t>(n));
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      wait_writable();
+      write_waiting_ = true;  // the next EPOLLOUT edge resumes the flush
       return;
     }
     reset(Failure::kClosed);
@@ -108,35 +139,12 @@ void ServerConnection::flush_now() {
   out_.shrink_if_idle(kIdleBufferKeep);
 }
 
-void ServerConnection::wait_writable() {
-  write_waiting_ = true;
-  routing::Ref<ServerConnection> self(this);
-  socket_.async_wait(asio::socket_base::wait_write,
-                     [self, generation = generation_](const boost::system::error_code& ec) {
-                       if (generation != self->generation_) return;
-                       self->write_waiting_ = false;
-                       if (!ec) self->flush_now();
-                     });
-}
-
-void ServerConnection::wait_readable() {
-  read_waiting_ = true;
-  routing::Ref<ServerConnection> self(this);
-  socket_.async_wait(asio::socket_base::wait_read,
-                     [self, generation = generation_](const boost::system::error_code& ec) {
-                       if (generation != self->generation_) return;
-                       self->read_waiting_ = false;
-                       if (!ec) self->on_readable();
-                     });
-}
-
 void ServerConnection::on_readable() {
-  const int fd = socket_.native_handle();
   const uint64_t generation = generation_;
   for (;;) {
     in_.ensure_writable(kReadChunk);
     const size_t room = in_.writable();
-    ssize_t n = ::recv(fd, in_.write_ptr(), room, MSG_DONTWAIT);
+    ssize_t n = ::recv(fd_, in_.write_ptr(), room, MSG_DONTWAIT);
     if (n > 0) {
       in_.commit(static_cast<size_t>(n));
       // Hand every complete reply to its waiter, in request order.
@@ -166,7 +174,7 @@ void ServerConnection::on_readable() {
         reset(Failure::kProtocol);
         return;
       }
-      if (static_cast<size_t>(n) < room) break;  // drained
+      if (static_cast<size_t>(n) < room) break;  // drained: wait for the next edge
       continue;
     }
     if (n == 0) {
@@ -179,7 +187,13 @@ void ServerConnection::on_readable() {
     return;
   }
   if (pending_.empty()) in_.shrink_if_idle(kIdleBufferKeep);
-  wait_readable();
+}
+
+void ServerConnection::close_socket() {
+  if (fd_ < 0) return;
+  loop_.unwatch(fd_, *this);
+  ::close(fd_);
+  fd_ = -1;
 }
 
 void ServerConnection::arm_timer() {
@@ -220,10 +234,9 @@ void ServerConnection::reset(Failure failure) {
   ++generation_;
   const bool had_requests = !pending_.empty();
   if (state_ == State::kConnected) ServerCounters::drop(server_.counters().connections_open);
-  boost::system::error_code ignored;
-  socket_.close(ignored);
+  close_socket();
   state_ = State::kIdle;
-  read_waiting_ = write_waiting_ = false;
+  write_waiting_ = false;
   out_.clear();
   in_.clear();
   out_.shrink_if_idle(kIdleBufferKeep);

@@ -50,7 +50,7 @@ struct ServerCounters {
   }
 };
 
-class ServerConnection final : public routing::RefCounted, public Flushable {
+class ServerConnection final : public routing::RefCounted, public Flushable, public Pollable {
  public:
   using Clock = std::chrono::steady_clock;
 
@@ -66,8 +66,9 @@ class ServerConnection final : public routing::RefCounted, public Flushable {
   bool connected() const { return state_ == State::kConnected; }
   size_t in_flight() const { return pending_.size(); }
 
-  // Flushable
+  // Flushable, Pollable
   void flush_now() override;
+  void on_poll(uint32_t events) override;
   void retain() override { add_ref(); }
   void unretain() override { release(); }
 
@@ -80,24 +81,22 @@ class ServerConnection final : public routing::RefCounted, public Flushable {
     Clock::time_point deadline{};
   };
 
-  void on_connected(const boost::system::error_code& ec);
-  void wait_readable();
+  void on_connected(int error);
   void on_readable();
-  void wait_writable();
   void arm_timer();
   void on_timer();
+  void close_socket();
   void fail_pending(routing::Failure first, routing::Failure rest);
 
   Loop& loop_;
   Server& server_;
-  boost::asio::ip::tcp::socket socket_;
+  int fd_ = -1;
   boost::asio::steady_timer timer_;
   State state_ = State::kIdle;
-  bool read_waiting_ = false;
   bool write_waiting_ = false;
   bool timer_armed_ = false;
   Clock::time_point connect_deadline_{};
-  uint64_t generation_ = 0;  // bumped by reset(), so stale socket callbacks are ignored
+  uint64_t generation_ = 0;  // bumped by reset(), so a handler that reset us is noticed
   protocol::Buffer out_;
   protocol::Buffer in_;
   protocol::RingQueue<Pending> pending_;

@@ -1,8 +1,11 @@
 #include "proxy/memcache_session.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
-#include <boost/asio/socket_base.hpp>
 #include <cerrno>
 
 #include "protocol/memcache_reply.h"
@@ -13,7 +16,6 @@
 
 namespace cachegate::proxy {
 
-namespace asio = boost::asio;
 using protocol::ReplyShape;
 using protocol::memcache::Command;
 using protocol::memcache::ParseStatus;
@@ -28,12 +30,11 @@ constexpr std::string_view kOk = "OK\r\n";
 constexpr std::string_view kNoLiveServer = "SERVER_ERROR no live backend in pool\r\n";
 }  // namespace
 
-MemcacheSession::MemcacheSession(Worker& worker, routing::Pool& pool, asio::ip::tcp::socket socket,
-                                 uint32_t id)
+MemcacheSession::MemcacheSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id)
     : worker_(worker),
       pool_(pool),
       counters_(worker.counters()),
-      socket_(std::move(socket)),
+      fd_(fd),
       id_(id),
       parser_(protocol::memcache::ParserLimits{worker.limits().request_line_max,
                                                worker.limits().item_size_max}) {
@@ -44,27 +45,42 @@ MemcacheSession::MemcacheSession(Worker& worker, routing::Pool& pool, asio::ip::
 }
 
 MemcacheSession::~MemcacheSession() {
+  if (fd_ >= 0) ::close(fd_);
   counters_.curr_connections.sub();
 }
 
 void MemcacheSession::start() {
-  boost::system::error_code ignored;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-  socket_.non_blocking(true, ignored);
+  int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   worker_.add_session(this);
+  if (!worker_.loop().watch(fd_, *this)) {
+    close();
+    return;
+  }
   on_readable();
+}
+
+void MemcacheSession::on_poll(uint32_t events) {
+  if (closed_) return;
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) on_readable();
+  if ((events & EPOLLOUT) != 0 && write_waiting_ && !closed_) {
+    write_waiting_ = false;
+    flush_now();
+  }
 }
 
 void MemcacheSession::close() {
   if (closed_) return;
   routing::Ref<MemcacheSession> self(this);  // the worker's list may hold the last reference
   closed_ = true;
-  boost::system::error_code ignored;
-  socket_.close(ignored);
+  worker_.loop().unwatch(fd_, *this);
+  ::close(fd_);
+  fd_ = -1;
   worker_.remove_session(this);
   // Slots may hold large replies; in-flight requests keep this object alive until they answer.
   slots_.clear();
   slots_.shrink_to_fit();
+  in_.clear();
   in_.shrink_if_idle(0);
   out_.clear();
   out_.shrink_if_idle(0);
@@ -72,20 +88,8 @@ void MemcacheSession::close() {
 
 // --- reading -----------------------------------------------------------------------------------
 
-void MemcacheSession::wait_readable() {
-  if (read_waiting_ || closed_) return;
-  read_waiting_ = true;
-  routing::Ref<MemcacheSession> self(this);
-  socket_.async_wait(asio::socket_base::wait_read, [self](const boost::system::error_code& ec) {
-    self->read_waiting_ = false;
-    if (ec || self->closed_) return;
-    self->on_readable();
-  });
-}
-
 void MemcacheSession::on_readable() {
   routing::Ref<MemcacheSession> self(this);  // a handler below may drop the last other ref
-  const int fd = socket_.native_handle();
   for (;;) {
     if (closed_ || peer_eof_) return;
     if (!can_take_more()) {
@@ -98,7 +102,7 @@ void MemcacheSession::on_readable() {
     if (needed_ > in_.size() && needed_ - in_.size() > want) want = needed_ - in_.size();
     in_.ensure_writable(want);
     const size_t room = in_.writable();
-    ssize_t n = ::recv(fd, in_.write_ptr(), room, MSG_DONTWAIT);
+    ssize_t n = ::recv(fd_, in_.write_ptr(), room, MSG_DONTWAIT);
     if (n > 0) {
       in_.commit(static_cast<size_t>(n));
       counters_.bytes_read.add(static_cast<uint64_t>(n));
@@ -118,8 +122,6 @@ void MemcacheSession::on_readable() {
     close();
     return;
   }
-  if (closing_) return;
-  if (!paused_) wait_readable();
 }
 
 bool MemcacheSession::can_take_more() const {
@@ -467,9 +469,8 @@ void MemcacheSession::on_failure(uint32_t cookie, routing::Failure failure) {
 
 void MemcacheSession::flush_now() {
   if (closed_ || write_waiting_) return;
-  const int fd = socket_.native_handle();
   while (!out_.empty()) {
-    ssize_t n = ::send(fd, out_.data(), out_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       out_.consume(static_cast<size_t>(n));
       counters_.bytes_written.add(static_cast<uint64_t>(n));
@@ -477,7 +478,7 @@ void MemcacheSession::flush_now() {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      wait_writable();
+      write_waiting_ = true;
       return;
     }
     close();
@@ -489,16 +490,6 @@ void MemcacheSession::flush_now() {
     return;
   }
   maybe_resume();
-}
-
-void MemcacheSession::wait_writable() {
-  write_waiting_ = true;
-  routing::Ref<MemcacheSession> self(this);
-  socket_.async_wait(asio::socket_base::wait_write, [self](const boost::system::error_code& ec) {
-    self->write_waiting_ = false;
-    if (ec || self->closed_) return;
-    self->flush_now();
-  });
 }
 
 }  // namespace cachegate::proxy

@@ -12,7 +12,6 @@
 // Bounds: requests in flight and reply bytes buffered per client are capped; at the cap the
 // session stops reading (the client's writes then back up in TCP) until replies drain.
 
-#include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,10 +27,12 @@ namespace cachegate::proxy {
 class Worker;
 struct WorkerCounters;
 
-class MemcacheSession final : public routing::ReplyHandler, public backends::Flushable {
+class MemcacheSession final : public routing::ReplyHandler,
+                              public backends::Flushable,
+                              public backends::Pollable {
  public:
-  MemcacheSession(Worker& worker, routing::Pool& pool, boost::asio::ip::tcp::socket socket,
-                  uint32_t id);
+  // Takes ownership of the connected, non-blocking socket `fd`.
+  MemcacheSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id);
   ~MemcacheSession() override;
 
   void start();
@@ -43,8 +44,9 @@ class MemcacheSession final : public routing::ReplyHandler, public backends::Flu
   void on_reply(uint32_t cookie, std::string_view reply, bool error) override;
   void on_failure(uint32_t cookie, routing::Failure failure) override;
 
-  // backends::Flushable
+  // backends::Flushable, backends::Pollable
   void flush_now() override;
+  void on_poll(uint32_t events) override;
   void retain() override { add_ref(); }
   void unretain() override { release(); }
 
@@ -65,7 +67,6 @@ class MemcacheSession final : public routing::ReplyHandler, public backends::Flu
   static constexpr uint32_t kNoSlot = 0x80000000u;
   static constexpr uint32_t kSeqMask = 0x7fffffffu;
 
-  void wait_readable();
   void on_readable();
   void process_input();
   bool can_take_more() const;
@@ -92,7 +93,7 @@ class MemcacheSession final : public routing::ReplyHandler, public backends::Flu
   Worker& worker_;
   routing::Pool& pool_;
   WorkerCounters& counters_;
-  boost::asio::ip::tcp::socket socket_;
+  int fd_;
   const uint32_t id_;
   protocol::Buffer in_;
   protocol::Buffer out_;
@@ -105,8 +106,7 @@ class MemcacheSession final : public routing::ReplyHandler, public backends::Flu
   uint64_t swallow_ = 0;                 // bytes of a rejected data block still to discard
   uint64_t needed_ = 0;                  // size of the partial request at the front, when known
   std::vector<uint32_t> server_of_key_;  // scratch for multi-gets
-  bool read_waiting_ = false;
-  bool write_waiting_ = false;
+  bool write_waiting_ = false;           // a write hit EAGAIN; the next EPOLLOUT resumes it
   bool paused_ = false;
   bool peer_eof_ = false;
   bool closing_ = false;  // close once everything queued is written (quit, lost framing)

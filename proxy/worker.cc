@@ -147,8 +147,15 @@ void Worker::accept_next(ListenerRuntime& listener) {
           });
           return;
         }
-        auto* session =
-            new MemcacheSession(*this, *listener.pool, std::move(socket), next_session_id_++);
+        // The session drives the socket itself through the loop's epoll set.
+        boost::system::error_code release_error;
+        socket.non_blocking(true, release_error);
+        const int fd = socket.release(release_error);
+        if (release_error) {
+          accept_next(listener);
+          return;
+        }
+        auto* session = new MemcacheSession(*this, *listener.pool, fd, next_session_id_++);
         routing::Ref<MemcacheSession> hold(session);
         session->start();
         accept_next(listener);
