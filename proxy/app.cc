@@ -40,6 +40,21 @@ bool resolve(asio::io_context& io, const std::string& host, uint16_t port, tcp::
   return true;
 }
 
+// SO_REUSEPORT lets any process of the same user bind a port that is already in use, so a second
+// cachegate (a stale instance, a repeated port) would silently share the listener, each taking
+// part of the connections. A plain bind first proves nobody listens there; it is released before
+// the workers bind, a window in which only a process binding the same port at the same moment
+// could slip in.
+bool port_is_free(asio::io_context& io, const tcp::endpoint& endpoint,
+                  boost::system::error_code& ec) {
+  if (endpoint.port() == 0) return true;
+  tcp::acceptor probe(io);
+  probe.open(endpoint.protocol(), ec);
+  if (!ec) probe.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) probe.bind(endpoint, ec);
+  return !ec;
+}
+
 std::string describe(const tcp::endpoint& e) {
   if (e.address().is_v6()) return "[" + e.address().to_string() + "]:" + std::to_string(e.port());
   return e.address().to_string() + ":" + std::to_string(e.port());
@@ -77,6 +92,12 @@ int run_proxy(const config::Config& config) {
     std::string error;
     if (!resolve(main_io, listener.host, listener.port, endpoint, error)) {
       log(LogLevel::kError, "listener '", listener.name, "': ", error);
+      return 1;
+    }
+    boost::system::error_code probe_error;
+    if (!port_is_free(main_io, endpoint, probe_error)) {
+      log(LogLevel::kError, "listener '", listener.name, "' on ", describe(endpoint), ": ",
+          probe_error.message());
       return 1;
     }
     try {
