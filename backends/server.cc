@@ -111,7 +111,7 @@ void ServerConnection::on_poll(uint32_t events) {
   }
   if (state_ != State::kConnected) return;
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
-    on_readable();
+    on_readable((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
     if (state_ != State::kConnected) return;
   }
   if ((events & EPOLLOUT) != 0 && write_waiting_) {
@@ -139,7 +139,7 @@ void ServerConnection::flush_now() {
   out_.shrink_if_idle(kIdleBufferKeep);
 }
 
-void ServerConnection::on_readable() {
+void ServerConnection::on_readable(bool until_eagain) {
   const uint64_t generation = generation_;
   for (;;) {
     in_.ensure_writable(kReadChunk);
@@ -174,7 +174,9 @@ void ServerConnection::on_readable() {
         reset(Failure::kProtocol);
         return;
       }
-      if (static_cast<size_t>(n) < room) break;  // drained: wait for the next edge
+      // A short read means the socket is empty: new data brings a new edge. But a FIN that came
+      // with the data brought no edge of its own, so when the peer has hung up, read on to it.
+      if (static_cast<size_t>(n) < room && !until_eagain) break;
       continue;
     }
     if (n == 0) {
@@ -197,14 +199,12 @@ void ServerConnection::close_socket() {
 }
 
 void ServerConnection::arm_timer() {
-  Clock::time_point when;
-  if (state_ == State::kConnecting) {
-    when = connect_deadline_;
-  } else if (!pending_.empty()) {
-    when = pending_.front().deadline;
-  } else {
-    return;
-  }
+  // The earliest of the connect deadline (while connecting) and the oldest request's deadline:
+  // a request queued on a new connection still fails within the request timeout.
+  Clock::time_point when = Clock::time_point::max();
+  if (state_ == State::kConnecting) when = connect_deadline_;
+  if (!pending_.empty() && pending_.front().deadline < when) when = pending_.front().deadline;
+  if (when == Clock::time_point::max()) return;
   timer_armed_ = true;
   timer_.expires_at(when);
   routing::Ref<ServerConnection> self(this);

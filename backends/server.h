@@ -82,7 +82,8 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
   };
 
   void on_connected(int error);
-  void on_readable();
+  // Reads and dispatches replies; stops at a short read unless `until_eagain`.
+  void on_readable(bool until_eagain);
   void arm_timer();
   void on_timer();
   void close_socket();

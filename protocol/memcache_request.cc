@@ -39,9 +39,17 @@ bool parse_exptime(std::string_view s) {
   return parse_u64(s, v) && v <= static_cast<uint64_t>(INT32_MAX) + 1;
 }
 
-// memcached's data length: a non-negative int32 no larger than INT_MAX - 2.
+// memcached's data length: read with strtol, so a sign is allowed ("+5", "-0"), then it must be
+// a non-negative int32 no larger than INT_MAX - 2. Anything memcached reads as a length must be
+// read the same here, or the data block would be framed differently on the two sides.
 bool parse_length(std::string_view s, uint64_t& out) {
-  return parse_u64(s, out) && out <= static_cast<uint64_t>(INT_MAX) - 2;
+  bool negative = false;
+  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
+    negative = s[0] == '-';
+    s.remove_prefix(1);
+  }
+  if (!parse_u64(s, out) || out > static_cast<uint64_t>(INT_MAX) - 2) return false;
+  return !negative || out == 0;
 }
 
 // Keys may not contain control characters or whitespace (protocol.txt, "Keys"); whitespace
@@ -167,7 +175,9 @@ ParseStatus RequestParser::parse_line(const char* data, size_t size, uint32_t li
   const size_t n = tokens_.size();
   const std::string_view cmd = tokens_[0].in(data);
   auto tok = [&](size_t i) { return tokens_[i].in(data); };
-  noreply_ = n > 1 && tok(n - 1) == kNoreply;
+  // A trailing "noreply" is the flag only after the command's own arguments: "delete noreply"
+  // deletes the key "noreply" (memcached looks for the flag only when there are more tokens).
+  noreply_ = n > 2 && tok(n - 1) == kNoreply;
 
   auto check_key = [&](const Span& key) -> std::string_view {
     if (key.length > kMaxKeyLength) return reply::kKeyTooLong;
@@ -252,6 +262,7 @@ ParseStatus RequestParser::parse_line(const char* data, size_t size, uint32_t li
 
   if (is(cmd, "flush_all")) {
     out.command = Command::kFlushAll;
+    noreply_ = n > 1 && tok(n - 1) == kNoreply;  // flush_all has no required argument
     if (line_length > kMaxServerLine) return fail(reply::kLineTooLong, line_length);
     size_t args = n - 1 - (noreply_ ? 1 : 0);
     if (args > 1) return fail(reply::kBadFormat, line_length);

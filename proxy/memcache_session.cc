@@ -57,12 +57,13 @@ void MemcacheSession::start() {
     close();
     return;
   }
-  on_readable();
+  on_readable(true);
 }
 
 void MemcacheSession::on_poll(uint32_t events) {
   if (closed_) return;
-  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) on_readable();
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
+    on_readable((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
   if ((events & EPOLLOUT) != 0 && write_waiting_ && !closed_) {
     write_waiting_ = false;
     flush_now();
@@ -88,7 +89,7 @@ void MemcacheSession::close() {
 
 // --- reading -----------------------------------------------------------------------------------
 
-void MemcacheSession::on_readable() {
+void MemcacheSession::on_readable(bool until_eagain) {
   routing::Ref<MemcacheSession> self(this);  // a handler below may drop the last other ref
   for (;;) {
     if (closed_ || peer_eof_) return;
@@ -107,7 +108,10 @@ void MemcacheSession::on_readable() {
       in_.commit(static_cast<size_t>(n));
       counters_.bytes_read.add(static_cast<uint64_t>(n));
       process_input();
-      if (static_cast<size_t>(n) < room) break;  // drained: wait for the next edge
+      // A short read means the socket is empty: new data brings a new edge. But a FIN that came
+      // with the data brought no edge of its own, so when the peer has hung up (or when reading
+      // resumes after a pause, when edges went unheeded), read on to EAGAIN or the end.
+      if (static_cast<size_t>(n) < room && !until_eagain) break;
       continue;
     }
     if (n == 0) {
@@ -137,7 +141,7 @@ void MemcacheSession::maybe_resume() {
   // Requests already buffered first, then the socket (its edge was not consumed).
   process_input();
   if (paused_ || closed_ || closing_ || peer_eof_) return;
-  on_readable();
+  on_readable(true);
 }
 
 void MemcacheSession::finish_if_done() {

@@ -67,7 +67,8 @@ class MemcacheSession final : public routing::ReplyHandler,
   static constexpr uint32_t kNoSlot = 0x80000000u;
   static constexpr uint32_t kSeqMask = 0x7fffffffu;
 
-  void on_readable();
+  // Reads and handles requests; stops at a short read unless `until_eagain`.
+  void on_readable(bool until_eagain);
   void process_input();
   bool can_take_more() const;
   void maybe_resume();
