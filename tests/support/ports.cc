@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <stdexcept>
 #include <thread>
 
@@ -27,27 +28,41 @@ uint16_t free_port() {
   return ntohs(addr.sin_port);
 }
 
+int connect_tcp(const std::string& host, uint16_t port) {
+  const bool v6 = host.find(':') != std::string::npos;
+  int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int rc;
+  if (v6) {
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(port);
+    ::inet_pton(AF_INET6, host.c_str(), &a.sin6_addr);
+    rc = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  } else {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    ::inet_pton(AF_INET, host.c_str(), &a.sin_addr);
+    rc = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  }
+  if (rc != 0) {
+    const int saved = errno;
+    ::close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
 bool wait_for_port(const std::string& host, uint16_t port, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  const bool v6 = host.find(':') != std::string::npos;
   while (std::chrono::steady_clock::now() < deadline) {
-    int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
-    int rc = -1;
-    if (v6) {
-      sockaddr_in6 a{};
-      a.sin6_family = AF_INET6;
-      a.sin6_port = htons(port);
-      ::inet_pton(AF_INET6, host.c_str(), &a.sin6_addr);
-      rc = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    } else {
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(port);
-      ::inet_pton(AF_INET, host.c_str(), &a.sin_addr);
-      rc = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    int fd = connect_tcp(host, port);
+    if (fd >= 0) {
+      ::close(fd);
+      return true;
     }
-    ::close(fd);
-    if (rc == 0) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return false;

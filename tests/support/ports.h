@@ -11,6 +11,9 @@ namespace cachegate::testing {
 // check and the fixture retries with a new port.
 uint16_t free_port();
 
+// A blocking TCP socket connected to host:port (an IPv4 or IPv6 literal), or -1 with errno set.
+int connect_tcp(const std::string& host, uint16_t port);
+
 // True once something accepts TCP connections on host:port, polling until `timeout`.
 bool wait_for_port(const std::string& host, uint16_t port, std::chrono::milliseconds timeout);
 

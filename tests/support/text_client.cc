@@ -1,5 +1,7 @@
 #include "tests/support/text_client.h"
 
+#include "tests/support/ports.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -23,9 +25,9 @@ bool is_error_line(std::string_view line) {
 }  // namespace
 
 TextClient::TextClient(const std::string& host, uint16_t port, std::chrono::milliseconds timeout) {
-  const bool v6 = host.find(':') != std::string::npos;
-  fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
-  if (fd_ < 0) throw std::runtime_error("socket failed");
+  fd_ = connect_tcp(host, port);
+  if (fd_ < 0)
+    throw std::runtime_error("connect to " + host + ":" + std::to_string(port) + " failed");
   timeval tv{};
   tv.tv_sec = timeout.count() / 1000;
   tv.tv_usec = (timeout.count() % 1000) * 1000;
@@ -33,25 +35,6 @@ TextClient::TextClient(const std::string& host, uint16_t port, std::chrono::mill
   ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  int rc;
-  if (v6) {
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_port = htons(port);
-    ::inet_pton(AF_INET6, host.c_str(), &a.sin6_addr);
-    rc = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  } else {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    ::inet_pton(AF_INET, host.c_str(), &a.sin_addr);
-    rc = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  }
-  if (rc != 0) {
-    ::close(fd_);
-    fd_ = -1;
-    throw std::runtime_error("connect to " + host + ":" + std::to_string(port) + " failed");
-  }
 }
 
 TextClient::~TextClient() {
