@@ -6,7 +6,9 @@
 #   bash scripts/run-local.sh              # as above
 #   bash scripts/run-local.sh --demo-only  # stop after showing the requests
 #
-# CACHEGATE_SKIP_SETUP=1 / CACHEGATE_SKIP_BUILD=1 skip those steps (used by the test suite).
+# CACHEGATE_SKIP_SETUP=1 / CACHEGATE_SKIP_BUILD=1 skip those steps, CACHEGATE_BIN names the binary
+# and CACHEGATE_RANDOM_PORTS=1 avoids the usual ports 21211, 21212 and 22122 (the test suite
+# uses all four).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -31,6 +33,7 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # A free loopback port: the preferred one when free, else a random one that nothing answers on.
 pick_port() {
   local port=$1
+  [[ "${CACHEGATE_RANDOM_PORTS:-0}" == 1 ]] && port=$((20000 + RANDOM % 40000))
   while port_in_use "$port"; do port=$((20000 + RANDOM % 40000)); done
   echo "$port"
 }
@@ -73,7 +76,7 @@ pools:
       - 127.0.0.1:$mc2:1 cache-2
 YAML
 
-"$root/build/cachegate" -c "$work/cachegate.yaml" 2>"$work/cachegate.log" &
+"${CACHEGATE_BIN:-$root/build/cachegate}" -c "$work/cachegate.yaml" 2>"$work/cachegate.log" &
 pids+=($!)
 wait_port "$proxy"
 
@@ -84,7 +87,7 @@ echo
 echo "--- requests through cachegate ---"
 exec 3<>"/dev/tcp/127.0.0.1/$proxy"
 printf 'set greeting 0 0 5\r\nhello\r\nset fruit 0 0 5\r\napple\r\nset colour 0 0 4\r\nteal\r\nget greeting fruit colour missing\r\nversion\r\nquit\r\n' >&3
-timeout 5 cat <&3 | sed 's/^/  /'
+timeout 5 cat <&3 | tr -d '\r' | sed 's/^/  /'
 exec 3<&-
 echo "--- where the keys live (asking each memcached directly) ---"
 for port in "$mc1" "$mc2"; do
