@@ -30,39 +30,63 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Ports are drawn below the kernel's ephemeral range, where outgoing connections cannot be
+# holding them.
+ephemeral_low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+random_port() { echo $((10000 + RANDOM % (ephemeral_low - 10000))); }
 # A free loopback port: the preferred one when free, else a random one that nothing answers on.
 pick_port() {
   local port=$1
-  [[ "${CACHEGATE_RANDOM_PORTS:-0}" == 1 ]] && port=$((20000 + RANDOM % 40000))
-  while port_in_use "$port"; do port=$((20000 + RANDOM % 40000)); done
+  [[ "${CACHEGATE_RANDOM_PORTS:-0}" == 1 ]] && port=$(random_port)
+  while port_in_use "$port"; do port=$(random_port); done
   echo "$port"
 }
 wait_port() {
-  for _ in $(seq 1 100); do port_in_use "$1" && return 0; sleep 0.05; done
-  echo "nothing is listening on port $1" >&2
+  local pid=$2
+  for _ in $(seq 1 100); do
+    port_in_use "$1" && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+# Starts a process whose command line contains PORT (replaced by a free port), trying other
+# ports if the chosen one was taken meanwhile; sets started_port.
+start_on_free_port() {
+  local preferred=$1
+  shift
+  for _ in 1 2 3 4 5; do
+    local port
+    port=$(pick_port "$preferred")
+    "${@//PORT/$port}" >/dev/null &
+    local pid=$!
+    if wait_port "$port" "$pid"; then
+      pids+=("$pid")
+      started_port=$port
+      return 0
+    fi
+    kill "$pid" 2>/dev/null || true
+    preferred=$(random_port)
+  done
+  echo "could not start $1 on a free port" >&2
   return 1
 }
 
 user_args=()
 [[ $(id -u) -eq 0 ]] && user_args=(-u nobody)  # memcached refuses to run as root without -u
 
-mc1=$(pick_port 21211)
-memcached -l 127.0.0.1 -p "$mc1" -U 0 -m 64 "${user_args[@]}" &
-pids+=($!)
-mc2=$(pick_port 21212)
-[[ "$mc2" == "$mc1" ]] && mc2=$(pick_port $((mc1 + 1)))
-memcached -l 127.0.0.1 -p "$mc2" -U 0 -m 64 "${user_args[@]}" &
-pids+=($!)
-wait_port "$mc1"
-wait_port "$mc2"
+start_on_free_port 21211 memcached -l 127.0.0.1 -p PORT -U 0 -m 64 "${user_args[@]}"
+mc1=$started_port
+start_on_free_port 21212 memcached -l 127.0.0.1 -p PORT -U 0 -m 64 "${user_args[@]}"
+mc2=$started_port
 
-proxy=$(pick_port 22122)
-cat >"$work/cachegate.yaml" <<YAML
+write_config() {
+  cat >"$work/cachegate.yaml" <<YAML
 # Written by scripts/run-local.sh: two local memcached shards behind one cachegate listener.
 workers: 2
 listeners:
   - name: mc
-    listen: 127.0.0.1:$proxy
+    listen: 127.0.0.1:$1
     protocol: memcached
     pool: cache
 pools:
@@ -75,10 +99,23 @@ pools:
       - 127.0.0.1:$mc1:1 cache-1
       - 127.0.0.1:$mc2:1 cache-2
 YAML
-
-"${CACHEGATE_BIN:-$root/build/cachegate}" -c "$work/cachegate.yaml" 2>"$work/cachegate.log" &
-pids+=($!)
-wait_port "$proxy"
+}
+# The config names the port, so it is rewritten for each attempt.
+proxy=$(pick_port 22122)
+for attempt in 1 2 3 4 5; do
+  write_config "$proxy"
+  "${CACHEGATE_BIN:-$root/build/cachegate}" -c "$work/cachegate.yaml" 2>"$work/cachegate.log" &
+  pid=$!
+  if wait_port "$proxy" "$pid"; then
+    pids+=("$pid")
+    break
+  fi
+  if [[ $attempt == 5 ]]; then
+    cat "$work/cachegate.log" >&2
+    exit 1
+  fi
+  proxy=$(pick_port "$(random_port)")
+done
 
 echo
 echo "cachegate is listening on 127.0.0.1:$proxy, sharding over memcached on ports $mc1 and $mc2"
