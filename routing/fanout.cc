@@ -53,6 +53,10 @@ void RetrievalFanout::start(Pool& pool, std::string_view command, std::string_vi
                             const char* request, const std::vector<protocol::memcache::Span>& keys,
                             const std::vector<uint32_t>& server_of_key, ReplyHandler& client,
                             uint32_t cookie, uint32_t affinity, size_t max_line) {
+  if (keys.empty()) {  // nothing to ask anyone: an empty retrieval reply
+    client.on_reply(cookie, "END\r\n", false);
+    return;
+  }
   RetrievalFanout* f;
   if (!fanout_free.items.empty()) {
     f = fanout_free.items.back();

@@ -40,7 +40,8 @@ class Pool final : public HealthObserver {
   size_t ejected_count() const { return ejected_; }
 
   // The same, safe to read from other threads (stats): published with relaxed stores whenever
-  // the distribution is rebuilt.
+  // the distribution is rebuilt. A server whose retry time has passed is shown back only once
+  // the worker routes its next request (that is when the pool looks at the clock).
   bool live_for_stats(uint32_t index) const {
     return published_live_[index].load(std::memory_order_relaxed);
   }
