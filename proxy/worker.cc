@@ -71,9 +71,11 @@ Worker::~Worker() {
       server->shutdown();
   loop_->discard_pending();
   listeners_.clear();
+  // The loop's epoll descriptor is an Asio object too, so it goes before the io_context; nothing
+  // destroyed with the io_context reaches the loop any more (every socket is closed by now).
+  loop_.reset();
   io_.reset();
   pools_.clear();
-  loop_.reset();
 }
 
 asio::ip::tcp::endpoint Worker::open_listener(size_t listener_index,
