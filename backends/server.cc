@@ -57,7 +57,9 @@ void ServerConnection::send(const std::string_view* pieces, size_t count,
     case State::kConnecting:
       break;  // sent when the connection is up
   }
-  if (!timer_armed_) arm_timer();
+  // Requests join the queue in deadline order, so the timer only needs moving when it waits for
+  // something later (a connect deadline) or for nothing.
+  if (!pending_.empty() && (!timer_armed_ || pending_.front().deadline < timer_due_)) arm_timer();
 }
 
 void ServerConnection::connect() {
@@ -206,9 +208,13 @@ void ServerConnection::arm_timer() {
   if (!pending_.empty() && pending_.front().deadline < when) when = pending_.front().deadline;
   if (when == Clock::time_point::max()) return;
   timer_armed_ = true;
+  timer_due_ = when;
+  // Re-arming cancels the previous wait, whose handler then runs with a stale generation.
+  const uint64_t generation = ++timer_generation_;
   timer_.expires_at(when);
   routing::Ref<ServerConnection> self(this);
-  timer_.async_wait([self](const boost::system::error_code&) {
+  timer_.async_wait([self, generation](const boost::system::error_code&) {
+    if (generation != self->timer_generation_) return;
     self->timer_armed_ = false;
     self->on_timer();
   });

@@ -96,6 +96,8 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
   State state_ = State::kIdle;
   bool write_waiting_ = false;
   bool timer_armed_ = false;
+  Clock::time_point timer_due_{};
+  uint64_t timer_generation_ = 0;
   Clock::time_point connect_deadline_{};
   uint64_t generation_ = 0;  // bumped by reset(), so a handler that reset us is noticed
   protocol::Buffer out_;

@@ -41,11 +41,11 @@ struct SourceLocation {
 };
 
 struct ServerConfig {
-  std::string spec;      // as written: "host:port:weight [name]"
-  std::string host;      // hostname or IP literal, without IPv6 brackets
+  std::string spec;  // as written: "host:port:weight [name]"
+  std::string host;  // hostname or IP literal, without IPv6 brackets
   uint16_t port = 0;
   uint32_t weight = 1;
-  std::string name;      // the optional explicit name; empty when not given
+  std::string name;  // the optional explicit name; empty when not given
   // The string twemproxy's ketama hashes for this server: the name if given, else "host" when
   // the port is 11211 (libmemcached compatibility), else "host:port".
   std::string identity;
@@ -95,6 +95,10 @@ struct Limits {
   uint32_t client_pipeline_max = 4096;
   // Reply bytes buffered for one client before cachegate stops reading from it.
   uint64_t client_output_max = 8 * 1024 * 1024;
+  // Reply bytes held for one client (written or waiting for earlier replies, including parts of
+  // multi-gets) past which the client is disconnected: a client that pipelines without reading
+  // can otherwise make cachegate hold every reply it asked for.
+  uint64_t client_output_hard_max = 256 * 1024 * 1024;
   // Largest reply accepted from a backend; a larger one resets that backend connection.
   uint64_t reply_size_max = 64 * 1024 * 1024;
 };

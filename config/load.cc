@@ -75,9 +75,9 @@ constexpr std::array kHashes{
 constexpr std::array<std::string_view, 4> kRootKeys{"workers", "listeners", "pools", "limits"};
 constexpr std::array<std::string_view, 5> kListenerKeys{"name", "listen", "protocol", "pool",
                                                         "backlog"};
-constexpr std::array<std::string_view, 5> kLimitKeys{"item_size_max", "request_line_max",
-                                                     "client_pipeline_max", "client_output_max",
-                                                     "reply_size_max"};
+constexpr std::array<std::string_view, 6> kLimitKeys{"item_size_max",          "request_line_max",
+                                                     "client_pipeline_max",    "client_output_max",
+                                                     "client_output_hard_max", "reply_size_max"};
 constexpr std::array<std::string_view, 20> kPoolKeys{
     "protocol",
     "redis",
@@ -952,8 +952,23 @@ void Loader::load_limits(const Value* v, Limits& out) {
   if (const Value* x = f.get("client_output_max")) {
     if (auto n = read_size(*x)) out.client_output_max = *n;
   }
+  if (const Value* x = f.get("client_output_hard_max")) {
+    if (auto n = read_size(*x)) out.client_output_hard_max = *n;
+  }
   if (const Value* x = f.get("reply_size_max")) {
     if (auto n = read_size(*x)) out.reply_size_max = *n;
+  }
+  // The hard cap must leave room for the largest single reply and for the soft limit, or a
+  // client could be cut off for one legitimate request. Unless given, it grows with them.
+  const uint64_t hard_floor = std::max(out.reply_size_max, out.client_output_max);
+  if (const Value* x = f.get("client_output_hard_max")) {
+    if (out.client_output_hard_max < hard_floor) {
+      error(*x, "client_output_hard_max (" + size_text(out.client_output_hard_max) +
+                    ") must not be smaller than reply_size_max (" + size_text(out.reply_size_max) +
+                    ") or client_output_max (" + size_text(out.client_output_max) + ")");
+    }
+  } else {
+    out.client_output_hard_max = std::max(out.client_output_hard_max, hard_floor);
   }
   // A reply carries a whole item plus its header line; with a smaller cap, an item a client was
   // allowed to store could never be read back.

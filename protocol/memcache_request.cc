@@ -172,6 +172,7 @@ ParseStatus RequestParser::parse_line(const char* data, size_t size, uint32_t li
   out = Request{};
   out.line_length = line_length;
   out.frame_length = line_length;
+  out.start = tokens_[0].offset;
   const size_t n = tokens_.size();
   const std::string_view cmd = tokens_[0].in(data);
   auto tok = [&](size_t i) { return tokens_[i].in(data); };
@@ -437,7 +438,11 @@ ParseStatus RequestParser::parse_meta(const char* data, size_t size, Request& ou
     if (flag == 'b') out.base64_key = true;
     if (flag == 'q') out.noreply = true;
   }
-  if (out.command == Command::kMetaDebug) out.noreply = false;  // me has no quiet mode
+  if (out.command == Command::kMetaDebug) {
+    // me has no quiet mode, and decodes its key only when its one flag is exactly "b".
+    out.noreply = false;
+    out.base64_key = n >= 3 && tok(2) == "b";
+  }
   if (out.base64_key) {
     auto decoded = base64_decode(key.in(data), decoded_key_, sizeof decoded_key_);
     if (!decoded || *decoded == 0) return fail(reply::kBadBase64, line_length, block);

@@ -84,6 +84,9 @@ struct Request {
   bool base64_key = false;
   uint32_t line_length = 0;   // the command line including its line ending
   uint32_t frame_length = 0;  // line + data block + CRLF (== line_length without a data block)
+  // Offset of the command name: spaces before it are not forwarded (memcached treats a long get
+  // line as a multi-get only when it starts with "get " after at most 100 spaces).
+  uint32_t start = 0;
   // The key (the first key for retrieval commands; all keys are in RequestParser::keys()).
   Span key;
   // For classic commands with noreply: the " noreply" token including the whitespace before

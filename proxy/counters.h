@@ -46,7 +46,8 @@ struct alignas(64) WorkerCounters {
   Counter backend_errors;    // error replies passed on from backends
   Counter noreply_discarded_errors;  // errors nobody was waiting for (noreply)
   Counter flush_refused;
-  Counter paused_reads;  // times a client hit its pipeline/output bound and reading paused
+  Counter paused_reads;         // times a client hit its pipeline/output bound and reading paused
+  Counter output_limit_closes;  // clients disconnected for holding too many reply bytes
 };
 
 }  // namespace cachegate::proxy

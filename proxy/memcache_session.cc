@@ -10,6 +10,7 @@
 
 #include "protocol/memcache_reply.h"
 #include "proxy/counters.h"
+#include "proxy/log.h"
 #include "proxy/stats.h"
 #include "proxy/worker.h"
 #include "routing/fanout.h"
@@ -28,6 +29,11 @@ constexpr std::string_view kMetaNoop = "mn\r\n";
 constexpr std::string_view kMetaNoopReply = "MN\r\n";
 constexpr std::string_view kOk = "OK\r\n";
 constexpr std::string_view kNoLiveServer = "SERVER_ERROR no live backend in pool\r\n";
+constexpr std::chrono::seconds kLingerTimeout{10};
+// The bytes a request is forwarded as: the frame from its command name on.
+std::string_view forwarded_bytes(const Request& request, const char* frame) {
+  return std::string_view(frame + request.start, request.frame_length - request.start);
+}
 }  // namespace
 
 MemcacheSession::MemcacheSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id)
@@ -74,6 +80,8 @@ void MemcacheSession::close() {
   if (closed_) return;
   routing::Ref<MemcacheSession> self(this);  // the worker's list may hold the last reference
   closed_ = true;
+  held_ = 0;
+  if (linger_) linger_->cancel();
   worker_.loop().unwatch(fd_, *this);
   ::close(fd_);
   fd_ = -1;
@@ -95,8 +103,7 @@ void MemcacheSession::on_readable(bool until_eagain) {
     if (closed_ || peer_eof_) return;
     if (!can_take_more()) {
       // Leave the rest in the socket; maybe_resume() reads again when replies drain.
-      paused_ = true;
-      counters_.paused_reads.add();
+      pause_reading();
       return;
     }
     size_t want = kReadChunk;
@@ -128,11 +135,27 @@ void MemcacheSession::on_readable(bool until_eagain) {
   }
 }
 
+// A client that is done (quit, end of input, lost framing) but does not read its last replies
+// gets a while to take them, not forever.
+void MemcacheSession::start_linger() {
+  if (linger_) return;
+  linger_ = std::make_unique<boost::asio::steady_timer>(worker_.loop().io(), kLingerTimeout);
+  routing::Ref<MemcacheSession> self(this);
+  linger_->async_wait([self](const boost::system::error_code& ec) {
+    if (!ec) self->close();
+  });
+}
+
+void MemcacheSession::pause_reading() {
+  if (!paused_) counters_.paused_reads.add();
+  paused_ = true;
+}
+
 bool MemcacheSession::can_take_more() const {
   const auto& limits = worker_.limits();
   return !closing_ && in_flight_ < limits.client_pipeline_max &&
          (next_seq_ - head_seq_) < limits.client_pipeline_max &&
-         out_.size() < limits.client_output_max;
+         out_.size() + held_ < limits.client_output_max;
 }
 
 void MemcacheSession::maybe_resume() {
@@ -152,7 +175,7 @@ void MemcacheSession::finish_if_done() {
 void MemcacheSession::process_input() {
   while (!closed_ && !closing_) {
     if (!can_take_more()) {
-      paused_ = true;
+      pause_reading();
       return;
     }
     if (swallow_ > 0) {
@@ -196,7 +219,7 @@ void MemcacheSession::process_input() {
 // --- dispatch ----------------------------------------------------------------------------------
 
 void MemcacheSession::dispatch(const Request& request, const char* frame) {
-  const std::string_view whole(frame, request.frame_length);
+  const std::string_view whole = forwarded_bytes(request, frame);
   switch (request.command) {
     case Command::kGet:
     case Command::kGets:
@@ -233,7 +256,8 @@ void MemcacheSession::dispatch(const Request& request, const char* frame) {
         // The server replies after all (noreply is taken off) and the reply is discarded, so
         // the connection's replies stay one per request.
         const auto& t = request.noreply_token;
-        std::string_view pieces[2] = {whole.substr(0, t.offset), whole.substr(t.offset + t.length)};
+        const size_t at = t.offset - request.start;
+        std::string_view pieces[2] = {whole.substr(0, at), whole.substr(at + t.length)};
         forward(server, pieces, 2, ReplyShape::kMcLine, true, SlotKind::kOther);
       } else {
         forward(server, &whole, 1, ReplyShape::kMcLine, false, SlotKind::kOther);
@@ -297,16 +321,7 @@ void MemcacheSession::dispatch(const Request& request, const char* frame) {
 void MemcacheSession::dispatch_retrieval(const Request& request, const char* frame) {
   const auto& keys = parser_.keys();
   counters_.cmd_get.add(keys.size());
-  const std::string_view whole(frame, request.frame_length);
-  if (keys.size() == 1) {
-    const uint32_t server = pool_.server_for(request.key.in(frame));
-    if (server == routing::Distribution::kNoServer) {
-      reply_local(kNoLiveServer);
-      return;
-    }
-    forward(server, &whole, 1, ReplyShape::kMcRetrieval, false, SlotKind::kRetrieval, 1);
-    return;
-  }
+  const std::string_view whole = forwarded_bytes(request, frame);
   server_of_key_.resize(keys.size());
   bool one_server = true;
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -317,16 +332,18 @@ void MemcacheSession::dispatch_retrieval(const Request& request, const char* fra
     }
     one_server = one_server && server_of_key_[i] == server_of_key_[0];
   }
-  // memcached accepts get/gets lines of any length but drops the connection on other lines
-  // past 2048 bytes: a long gat/gats is split even when its keys share one server.
+  // memcached accepts get/gets lines of any length but drops the connection on other lines past
+  // 2048 bytes: a long gat/gats (many keys, or padded with spaces) is rebuilt in pieces that fit,
+  // even when its keys share one server.
   const bool touch = request.command == Command::kGat || request.command == Command::kGats;
   const size_t max_line = touch ? protocol::memcache::kMaxServerLine : 0;
-  if (one_server && (max_line == 0 || request.line_length <= max_line)) {
+  const size_t forwarded_line = request.line_length - request.start;
+  if (one_server && (max_line == 0 || forwarded_line <= max_line)) {
     forward(server_of_key_[0], &whole, 1, ReplyShape::kMcRetrieval, false, SlotKind::kRetrieval,
             static_cast<uint32_t>(keys.size()));
     return;
   }
-  counters_.multiget_fanouts.add();
+  if (!one_server) counters_.multiget_fanouts.add();
   const uint32_t cookie = open_slot(SlotKind::kRetrieval, static_cast<uint32_t>(keys.size()));
   ++in_flight_;
   routing::RetrievalFanout::start(pool_, protocol::memcache::command_name(request.command),
@@ -344,13 +361,14 @@ void MemcacheSession::dispatch_flush_all(const Request& request, const char* fra
     }
     return;
   }
-  const std::string_view whole(frame, request.frame_length);
+  const std::string_view whole = forwarded_bytes(request, frame);
   std::string_view pieces[2] = {whole, {}};
   size_t count = 1;
   if (request.noreply) {
     const auto& t = request.noreply_token;
-    pieces[0] = whole.substr(0, t.offset);
-    pieces[1] = whole.substr(t.offset + t.length);
+    const size_t at = t.offset - request.start;
+    pieces[0] = whole.substr(0, at);
+    pieces[1] = whole.substr(at + t.length);
     count = 2;
   }
   const uint32_t cookie = request.noreply ? kNoSlot : open_slot(SlotKind::kOther);
@@ -414,6 +432,8 @@ void MemcacheSession::complete(uint32_t seq, std::string_view bytes) {
     Slot& s = slot(full);
     s.bytes.assign(bytes.data(), bytes.size());
     s.ready = true;
+    held_ += bytes.size();
+    enforce_output_limit();
     return;
   }
   out_.append(bytes);
@@ -421,6 +441,7 @@ void MemcacheSession::complete(uint32_t seq, std::string_view bytes) {
   while (head_seq_ != next_seq_ && slot(head_seq_).ready) {
     Slot& s = slot(head_seq_);
     out_.append(s.bytes);
+    held_ -= s.bytes.size();
     s.ready = false;
     if (s.bytes.capacity() > 64 * 1024) {
       std::string().swap(s.bytes);
@@ -430,10 +451,26 @@ void MemcacheSession::complete(uint32_t seq, std::string_view bytes) {
     ++head_seq_;
   }
   worker_.loop().defer_flush(*this);
+  enforce_output_limit();
+}
+
+void MemcacheSession::enforce_output_limit() {
+  if (closed_ || out_.size() + held_ <= worker_.limits().client_output_hard_max) return;
+  counters_.output_limit_closes.add();
+  log(LogLevel::kDebug, "client ", id_, " holds more than client_output_hard_max of replies; ",
+      "disconnecting it");
+  close();
+}
+
+void MemcacheSession::charge(int64_t bytes) {
+  if (closed_) return;
+  held_ = static_cast<uint64_t>(static_cast<int64_t>(held_) + bytes);
+  if (bytes > 0) enforce_output_limit();
 }
 
 void MemcacheSession::count_reply(const Slot& s, std::string_view reply) {
   if (s.kind != SlotKind::kRetrieval) return;
+  if (reply.substr(0, 6) != "VALUE " && reply != "END\r\n") return;  // an error: no answer
   protocol::memcache::ValueItems items(reply);
   std::string_view key, item;
   uint32_t hits = 0;
@@ -483,6 +520,7 @@ void MemcacheSession::flush_now() {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       write_waiting_ = true;
+      if (closing_) start_linger();
       return;
     }
     close();

@@ -12,7 +12,9 @@
 // Bounds: requests in flight and reply bytes buffered per client are capped; at the cap the
 // session stops reading (the client's writes then back up in TCP) until replies drain.
 
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,7 @@ class MemcacheSession final : public routing::ReplyHandler,
   // routing::ReplyHandler
   void on_reply(uint32_t cookie, std::string_view reply, bool error) override;
   void on_failure(uint32_t cookie, routing::Failure failure) override;
+  void charge(int64_t bytes) override;
 
   // backends::Flushable, backends::Pollable
   void flush_now() override;
@@ -88,6 +91,10 @@ class MemcacheSession final : public routing::ReplyHandler,
   // Answers locally, in order behind any replies still outstanding.
   void reply_local(std::string_view bytes);
   void count_reply(const Slot& slot, std::string_view reply);
+  // Disconnects a client that makes cachegate hold more than client_output_hard_max.
+  void enforce_output_limit();
+  void pause_reading();
+  void start_linger();
   Slot& slot(uint32_t seq) { return slots_[seq & slot_mask_]; }
   void grow_slots();
 
@@ -101,13 +108,17 @@ class MemcacheSession final : public routing::ReplyHandler,
   protocol::memcache::RequestParser parser_;
   std::vector<Slot> slots_;
   uint32_t slot_mask_ = 0;
-  uint32_t head_seq_ = 0;                // oldest slot not yet written to out_
-  uint32_t next_seq_ = 0;                // next slot to open
-  uint32_t in_flight_ = 0;               // requests at servers, with or without a slot
+  uint32_t head_seq_ = 0;   // oldest slot not yet written to out_
+  uint32_t next_seq_ = 0;   // next slot to open
+  uint32_t in_flight_ = 0;  // requests at servers, with or without a slot
+  // Reply bytes held besides out_: in slots waiting for earlier replies, and in parts of
+  // unfinished multi-gets. With out_ it is what one client makes cachegate hold.
+  uint64_t held_ = 0;
   uint64_t swallow_ = 0;                 // bytes of a rejected data block still to discard
   uint64_t needed_ = 0;                  // size of the partial request at the front, when known
   std::vector<uint32_t> server_of_key_;  // scratch for multi-gets
-  bool write_waiting_ = false;           // a write hit EAGAIN; the next EPOLLOUT resumes it
+  std::unique_ptr<boost::asio::steady_timer> linger_;  // bounds the last write of a closing client
+  bool write_waiting_ = false;  // a write hit EAGAIN; the next EPOLLOUT resumes it
   bool paused_ = false;
   bool peer_eof_ = false;
   bool closing_ = false;  // close once everything queued is written (quit, lost framing)

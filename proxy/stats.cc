@@ -90,6 +90,7 @@ bool render_memcache_stats(Worker& worker, std::string_view args, std::string& o
          sum(registry, &WorkerCounters::noreply_discarded_errors));
     stat(out, "cachegate_flush_refused", sum(registry, &WorkerCounters::flush_refused));
     stat(out, "cachegate_paused_reads", sum(registry, &WorkerCounters::paused_reads));
+    stat(out, "cachegate_output_limit_closes", sum(registry, &WorkerCounters::output_limit_closes));
     stat(out, "cachegate_accept_errors", sum(registry, &WorkerCounters::accept_errors));
     uint64_t servers = 0, ejected = 0, connections = 0, requests = 0, failures = 0, timeouts = 0;
     for (Worker* w : registry.workers()) {

@@ -35,6 +35,10 @@ class ReplyHandler : public RefCounted {
   // the call. `error` is set for ERROR / CLIENT_ERROR / SERVER_ERROR replies.
   virtual void on_reply(uint32_t cookie, std::string_view reply, bool error) = 0;
   virtual void on_failure(uint32_t cookie, Failure failure) = 0;
+  // Bytes a multi-part request holds for this handler until its outcome is delivered (positive
+  // when taken, negative when given back), so that the handler can bound what one client makes
+  // cachegate hold. May close the handler's client; the outcome is still delivered after.
+  virtual void charge(int64_t bytes) {}
 };
 
 // One server of a pool, as seen from one worker thread.

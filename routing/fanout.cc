@@ -67,6 +67,7 @@ void RetrievalFanout::start(Pool& pool, std::string_view command, std::string_vi
   Ref<RetrievalFanout> self(f);  // keeps it alive while parts may complete synchronously
   f->client_ = Ref<ReplyHandler>(&client);
   f->cookie_ = cookie;
+  f->charged_ = 0;
   f->failed_ = false;
   f->error_reply_.clear();
 
@@ -133,9 +134,16 @@ void RetrievalFanout::start(Pool& pool, std::string_view command, std::string_vi
 
 void RetrievalFanout::on_reply(uint32_t part, std::string_view reply, bool error) {
   if (error) {
-    if (error_reply_.empty()) error_reply_.assign(reply);
+    // Only the error line: items a server sent before giving up (memcached's out-of-memory
+    // SERVER_ERROR in the middle of a multi-get) would read as a complete answer.
+    if (error_reply_.empty()) {
+      size_t start = reply.size() >= 2 ? reply.rfind('\n', reply.size() - 2) : std::string::npos;
+      error_reply_.assign(start == std::string::npos ? reply : reply.substr(start + 1));
+    }
   } else {
     part_replies_[part].assign(reply);
+    charged_ += static_cast<int64_t>(reply.size());
+    if (client_) client_->charge(static_cast<int64_t>(reply.size()));
   }
   part_done();
 }
@@ -151,6 +159,10 @@ void RetrievalFanout::on_failure(uint32_t part, Failure failure) {
 void RetrievalFanout::part_done() {
   if (--outstanding_ != 0) return;
   Ref<ReplyHandler> client = std::move(client_);
+  if (charged_ != 0) {
+    client->charge(-charged_);
+    charged_ = 0;
+  }
   if (failed_) {
     client->on_failure(cookie_, failure_);
   } else if (!error_reply_.empty()) {
@@ -168,7 +180,12 @@ void RetrievalFanout::part_done() {
 
 void RetrievalFanout::destroy() {
   client_.reset();
-  if (fanout_free.items.size() < kMaxPooled && merged_.capacity() < (1u << 20)) {
+  // Recycle the object, but not the memory of an unusually large request.
+  constexpr size_t kKeep = 1u << 20;
+  bool small = merged_.capacity() < kKeep && key_bytes_.capacity() < kKeep;
+  for (const auto& part : part_replies_)
+    small = small && part.capacity() < kKeep;
+  if (fanout_free.items.size() < kMaxPooled && small) {
     fanout_free.items.push_back(this);
   } else {
     delete this;

@@ -61,6 +61,7 @@ class RetrievalFanout final : public ReplyHandler {
   std::vector<uint32_t> part_server_;
   std::vector<size_t> part_line_;
   size_t outstanding_ = 0;
+  int64_t charged_ = 0;  // bytes of parts held, charged to the client
   bool failed_ = false;
   Failure failure_ = Failure::kClosed;
   std::string error_reply_;

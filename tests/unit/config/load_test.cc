@@ -466,6 +466,22 @@ TEST_CASE("a reply cap below the item cap is an error", "[config]") {
   CHECK(require_ok(with_limit_line("reply_size_max: 1m")).ok());
 }
 
+TEST_CASE("the hard output cap is at least the largest reply and the soft cap", "[config]") {
+  require_error(with_limit_line("client_output_hard_max: 32m"),
+                {"limits.client_output_hard_max", 10, 27,
+                 "client_output_hard_max (32m) must not be smaller than reply_size_max (64m)"});
+  CHECK(require_ok(with_limit_line("client_output_hard_max: 64m"))
+            .config.limits.client_output_hard_max == 64u * 1024 * 1024);
+  // Unless given, it follows a larger reply cap or soft cap.
+  CHECK(require_ok(with_limit_line("reply_size_max: 512m")).config.limits.client_output_hard_max ==
+        512u * 1024 * 1024);
+  CHECK(
+      require_ok(with_limit_line("client_output_max: 300m")).config.limits.client_output_hard_max ==
+      300u * 1024 * 1024);
+  CHECK(require_ok(with_limit_line("item_size_max: 2m")).config.limits.client_output_hard_max ==
+        256u * 1024 * 1024);
+}
+
 TEST_CASE("an empty limits section is no limits", "[config]") {
   const LoadResult r = require_ok(with_limit_line("# item_size_max: 2m"));
   CHECK(r.config.limits.item_size_max == 1024 * 1024);

@@ -1204,5 +1204,32 @@ TEST_CASE("lines that make memcached drop the connection are refused", "[memcach
   }
 }
 
+TEST_CASE("spaces before the command are not part of what is forwarded", "[memcache][request]") {
+  const std::string request = std::string(300, ' ') + "get k\r\n";
+  RequestParser parser;
+  Request parsed;
+  REQUIRE(parser.parse(request.data(), request.size(), parsed) == ParseStatus::kOk);
+  CHECK(parsed.start == 300);
+  CHECK(std::string_view(request).substr(parsed.start, parsed.frame_length - parsed.start) ==
+        "get k\r\n");
+  const std::string plain = "set k 0 0 1\r\nx\r\n";
+  REQUIRE(parser.parse(plain.data(), plain.size(), parsed) == ParseStatus::kOk);
+  CHECK(parsed.start == 0);
+}
+
+TEST_CASE("me decodes its key only when its one flag is exactly b", "[memcache][request][meta]") {
+  RequestParser parser;
+  Request parsed;
+  for (const std::string request : {"me YWJj bx\r\n", "me YWJj x b\r\n", "me YWJj\r\n"}) {
+    INFO(request);
+    REQUIRE(parser.parse(request.data(), request.size(), parsed) == ParseStatus::kOk);
+    CHECK_FALSE(parsed.base64_key);
+  }
+  const std::string request = "me YWJj b\r\n";
+  REQUIRE(parser.parse(request.data(), request.size(), parsed) == ParseStatus::kOk);
+  CHECK(parsed.base64_key);
+  CHECK(parser.decoded_key() == "abc");
+}
+
 }  // namespace
 }  // namespace cachegate::protocol::memcache

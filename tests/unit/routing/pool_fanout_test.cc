@@ -622,6 +622,15 @@ TEST_CASE("an error line from a part is the client's reply", "[fanout]") {
     CHECK(client->outcomes[0].reply == "SERVER_ERROR out of memory\r\n");
     CHECK(client->outcomes[0].cookie == 9);
   }
+  SECTION("items before an error line are not passed on") {
+    fleet.answer_from_store(0);
+    fleet.answer_from_store(1);
+    fleet.server(2).answer(
+        Answer::reply_of("VALUE " + keys[0] + " 0 1\r\nv\r\nSERVER_ERROR out of memory\r\n", true));
+    REQUIRE(client->outcomes.size() == 1);
+    CHECK(client->outcomes[0].error);
+    CHECK(client->outcomes[0].reply == "SERVER_ERROR out of memory\r\n");
+  }
   SECTION("several errors: the first one") {
     fleet.server(1).answer(Answer::reply_of("CLIENT_ERROR bad data chunk\r\n", true));
     fleet.server(0).answer(Answer::reply_of("SERVER_ERROR busy\r\n", true));
@@ -865,6 +874,51 @@ void start_broadcast(Fleet& fleet, Client& client, uint32_t cookie) {
   // As for "flush_all noreply": the request goes out in pieces, the noreply token left out.
   const std::string_view pieces[2] = {"flush_all 0", "\r\n"};
   Broadcast::start(*fleet.pool, pieces, 2, ReplyShape::kMcLine, client, cookie, kAffinity);
+}
+
+// A client that counts what fan-outs hold for it.
+class ChargedClient final : public ReplyHandler {
+ public:
+  void on_reply(uint32_t, std::string_view reply, bool) override { replies.emplace_back(reply); }
+  void on_failure(uint32_t, Failure) override { ++failures; }
+  void charge(int64_t bytes) override {
+    held += bytes;
+    peak = std::max(peak, held);
+  }
+  std::vector<std::string> replies;
+  int failures = 0;
+  int64_t held = 0;
+  int64_t peak = 0;
+};
+
+TEST_CASE("a multi-get charges the parts it holds to its client until it answers", "[fanout]") {
+  Fleet fleet(3);
+  const auto keys = ten_keys(fleet);
+  for (const auto& k : keys)
+    fleet.put(k, std::string(100, 'v'));
+  auto client = make_ref<ChargedClient>();
+  const auto request = client_request("get", keys);
+  std::vector<uint32_t> server_of_key;
+  for (const auto& k : request.keys)
+    server_of_key.push_back(fleet.pool->server_for(k.in(request.bytes.data())));
+  RetrievalFanout::start(*fleet.pool, request.command, request.exptime, request.bytes.data(),
+                         request.keys, server_of_key, *client, 1, kAffinity);
+  fleet.answer_from_store(0);
+  CHECK(client->held > 0);
+  fleet.answer_from_store(1);
+  const int64_t two_parts = client->held;
+  CHECK(two_parts > 0);
+  SECTION("released when the merged reply is delivered") {
+    fleet.answer_from_store(2);
+    REQUIRE(client->replies.size() == 1);
+    CHECK(client->held == 0);
+    CHECK(client->peak >= static_cast<int64_t>(client->replies[0].size()) - 5);  // all but END
+  }
+  SECTION("released when a part fails") {
+    fleet.server(2).answer(Answer::failure_of(Failure::kTimeout));
+    CHECK(client->failures == 1);
+    CHECK(client->held == 0);
+  }
 }
 
 TEST_CASE("a broadcast reaches every server and answers once", "[broadcast]") {
