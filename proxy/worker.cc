@@ -157,14 +157,14 @@ void Worker::accept_next(ListenerRuntime& listener) {
           accept_next(listener);
           return;
         }
-        auto* session = new MemcacheSession(*this, *listener.pool, fd, next_session_id_++);
-        routing::Ref<MemcacheSession> hold(session);
+        ClientSession* session = new MemcacheSession(*this, *listener.pool, fd, next_session_id_++);
+        routing::Ref<ClientSession> hold(session);
         session->start();
         accept_next(listener);
       });
 }
 
-void Worker::add_session(MemcacheSession* session) {
+void Worker::add_session(ClientSession* session) {
   session->add_ref();  // the list holds a reference until the session closes
   session->prev = nullptr;
   session->next = sessions_;
@@ -172,7 +172,7 @@ void Worker::add_session(MemcacheSession* session) {
   sessions_ = session;
 }
 
-void Worker::remove_session(MemcacheSession* session) {
+void Worker::remove_session(ClientSession* session) {
   if (session->prev != nullptr) {
     session->prev->next = session->next;
   } else if (sessions_ == session) {

@@ -21,7 +21,7 @@
 
 namespace cachegate::proxy {
 
-class MemcacheSession;
+class ClientSession;
 class Registry;
 
 class Worker {
@@ -60,8 +60,8 @@ class Worker {
   };
   const std::vector<PoolRuntime>& pools() const { return pools_; }
 
-  void add_session(MemcacheSession* session);
-  void remove_session(MemcacheSession* session);
+  void add_session(ClientSession* session);
+  void remove_session(ClientSession* session);
 
  private:
   struct ListenerRuntime {
@@ -85,7 +85,7 @@ class Worker {
   WorkerCounters counters_;
   std::vector<PoolRuntime> pools_;
   std::vector<ListenerRuntime> listeners_;
-  MemcacheSession* sessions_ = nullptr;
+  ClientSession* sessions_ = nullptr;
   uint32_t next_session_id_ = 0;
   std::thread thread_;
 };

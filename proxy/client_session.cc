@@ -1,0 +1,293 @@
+#include "proxy/client_session.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "proxy/counters.h"
+#include "proxy/log.h"
+#include "proxy/worker.h"
+
+namespace cachegate::proxy {
+
+namespace {
+constexpr size_t kReadChunk = 16 * 1024;
+constexpr size_t kIdleBufferKeep = 16 * 1024;
+constexpr uint32_t kSeqMask = 0x7fffffffu;
+// A client that is done but does not read its last replies gets this long to take them.
+constexpr std::chrono::seconds kLingerTimeout{10};
+}  // namespace
+
+ClientSession::ClientSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id)
+    : worker_(worker), pool_(pool), counters_(worker.counters()), fd_(fd), id_(id) {
+  slots_.resize(16);
+  slot_mask_ = 15;
+  counters_.curr_connections.add();
+  counters_.total_connections.add();
+}
+
+ClientSession::~ClientSession() {
+  if (fd_ >= 0) ::close(fd_);
+  counters_.curr_connections.sub();
+}
+
+void ClientSession::start() {
+  int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  worker_.add_session(this);
+  if (!worker_.loop().watch(fd_, *this)) {
+    close();
+    return;
+  }
+  on_readable(true);
+}
+
+void ClientSession::on_poll(uint32_t events) {
+  if (closed_) return;
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
+    on_readable((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
+  if ((events & EPOLLOUT) != 0 && write_waiting_ && !closed_) {
+    write_waiting_ = false;
+    flush_now();
+  }
+}
+
+void ClientSession::close() {
+  if (closed_) return;
+  routing::Ref<ClientSession> self(this);  // the worker's list may hold the last reference
+  closed_ = true;
+  held_ = 0;
+  if (linger_) linger_->cancel();
+  worker_.loop().unwatch(fd_, *this);
+  ::close(fd_);
+  fd_ = -1;
+  worker_.remove_session(this);
+  // Slots may hold large replies; in-flight requests keep this object alive until they answer.
+  slots_.clear();
+  slots_.shrink_to_fit();
+  in_.clear();
+  in_.shrink_if_idle(0);
+  out_.clear();
+  out_.shrink_if_idle(0);
+}
+
+// --- reading -----------------------------------------------------------------------------------
+
+void ClientSession::on_readable(bool until_eagain) {
+  routing::Ref<ClientSession> self(this);  // a handler below may drop the last other ref
+  for (;;) {
+    if (closed_ || peer_eof_) return;
+    if (!can_take_more()) {
+      // Leave the rest in the socket; maybe_resume() reads again when replies drain.
+      pause_reading();
+      return;
+    }
+    size_t want = kReadChunk;
+    if (needed_ > in_.size() && needed_ - in_.size() > want) want = needed_ - in_.size();
+    in_.ensure_writable(want);
+    const size_t room = in_.writable();
+    ssize_t n = ::recv(fd_, in_.write_ptr(), room, MSG_DONTWAIT);
+    if (n > 0) {
+      in_.commit(static_cast<size_t>(n));
+      counters_.bytes_read.add(static_cast<uint64_t>(n));
+      process_input();
+      // A short read means the socket is empty: new data brings a new edge. But a FIN that came
+      // with the data brought no edge of its own, so when the peer has hung up (or when reading
+      // resumes after a pause, when edges went unheeded), read on to EAGAIN or the end.
+      if (static_cast<size_t>(n) < room && !until_eagain) break;
+      continue;
+    }
+    if (n == 0) {
+      // The client is done sending (it may have half-closed): answer everything it sent, then
+      // close. Requests still buffered are processed as replies drain.
+      peer_eof_ = true;
+      finish_if_done();
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    close();
+    return;
+  }
+}
+
+void ClientSession::start_linger() {
+  if (linger_) return;
+  linger_ = std::make_unique<boost::asio::steady_timer>(worker_.loop().io(), kLingerTimeout);
+  routing::Ref<ClientSession> self(this);
+  linger_->async_wait([self](const boost::system::error_code& ec) {
+    if (!ec) self->close();
+  });
+}
+
+void ClientSession::pause_reading() {
+  if (!paused_) counters_.paused_reads.add();
+  paused_ = true;
+}
+
+bool ClientSession::can_take_more() const {
+  const auto& limits = worker_.limits();
+  return !closing_ && !closed_ && in_flight_ < limits.client_pipeline_max &&
+         (next_seq_ - head_seq_) < limits.client_pipeline_max &&
+         out_.size() + held_ < limits.client_output_max;
+}
+
+void ClientSession::maybe_resume() {
+  if (!paused_ || closed_ || !can_take_more()) return;
+  paused_ = false;
+  // Requests already buffered first, then the socket (its edge was not consumed).
+  process_input();
+  if (paused_ || closed_ || closing_ || peer_eof_) return;
+  on_readable(true);
+}
+
+void ClientSession::input_done() {
+  if (in_.empty()) in_.shrink_if_idle(kIdleBufferKeep);
+  if (peer_eof_ || closing_) finish_if_done();
+}
+
+void ClientSession::finish_if_done() {
+  if (peer_eof_ && !paused_ && !closing_) closing_ = true;
+  if (closing_ && in_flight_ == 0 && head_seq_ == next_seq_) worker_.loop().defer_flush(*this);
+}
+
+// --- replies -----------------------------------------------------------------------------------
+
+void ClientSession::forward(uint32_t server, const std::string_view* pieces, size_t count,
+                            protocol::ReplyShape shape, bool discard, uint8_t kind, uint32_t keys) {
+  const uint32_t cookie = discard ? kNoSlot : open_slot(kind, keys);
+  ++in_flight_;
+  pool_.server(server).send(pieces, count, shape, *this, cookie, id_);
+}
+
+uint32_t ClientSession::open_slot(uint8_t kind, uint32_t keys) {
+  if (next_seq_ - head_seq_ > slot_mask_) grow_slots();
+  Slot& s = slot(next_seq_);
+  s.ready = false;
+  s.kind = kind;
+  s.keys = keys;
+  return next_seq_++ & kSeqMask;
+}
+
+void ClientSession::grow_slots() {
+  std::vector<Slot> bigger(slots_.size() * 2);
+  const uint32_t mask = static_cast<uint32_t>(bigger.size() - 1);
+  for (uint32_t seq = head_seq_; seq != next_seq_; ++seq)
+    bigger[seq & mask] = std::move(slots_[seq & slot_mask_]);
+  slots_ = std::move(bigger);
+  slot_mask_ = mask;
+}
+
+// Cookies carry 31 bits of the sequence; rebuild the full value from the window of open slots.
+uint32_t ClientSession::full_seq(uint32_t cookie) const {
+  return head_seq_ + ((cookie - head_seq_) & kSeqMask);
+}
+
+void ClientSession::reply_local(std::string_view bytes) {
+  if (closed_) return;
+  if (head_seq_ == next_seq_) {
+    out_.append(bytes);
+    worker_.loop().defer_flush(*this);
+    enforce_output_limit();
+    return;
+  }
+  complete(open_slot(), bytes);
+}
+
+void ClientSession::complete(uint32_t cookie, std::string_view bytes) {
+  if (closed_) return;
+  const uint32_t full = full_seq(cookie);
+  if (full != head_seq_) {
+    Slot& s = slot(full);
+    s.bytes.assign(bytes.data(), bytes.size());
+    s.ready = true;
+    held_ += bytes.size();
+    enforce_output_limit();
+    return;
+  }
+  out_.append(bytes);
+  ++head_seq_;
+  while (head_seq_ != next_seq_ && slot(head_seq_).ready) {
+    Slot& s = slot(head_seq_);
+    out_.append(s.bytes);
+    held_ -= s.bytes.size();
+    s.ready = false;
+    if (s.bytes.capacity() > 64 * 1024) {
+      std::string().swap(s.bytes);
+    } else {
+      s.bytes.clear();
+    }
+    ++head_seq_;
+  }
+  worker_.loop().defer_flush(*this);
+  enforce_output_limit();
+}
+
+void ClientSession::enforce_output_limit() {
+  if (closed_ || out_.size() + held_ <= worker_.limits().client_output_hard_max) return;
+  counters_.output_limit_closes.add();
+  log(LogLevel::kDebug, "client ", id_, " holds more than client_output_hard_max of replies; ",
+      "disconnecting it");
+  close();
+}
+
+void ClientSession::charge(int64_t bytes) {
+  if (closed_) return;
+  held_ = static_cast<uint64_t>(static_cast<int64_t>(held_) + bytes);
+  if (bytes > 0) enforce_output_limit();
+}
+
+void ClientSession::on_reply(uint32_t cookie, std::string_view reply, bool error) {
+  --in_flight_;
+  if (error) counters_.backend_errors.add();
+  if (cookie & kNoSlot) {
+    on_discarded_reply(error);
+  } else if (!closed_) {
+    on_slot_reply(slot(full_seq(cookie)), reply, error);
+    complete(cookie, reply);
+  }
+  maybe_resume();
+  if (closing_ || peer_eof_) finish_if_done();
+}
+
+void ClientSession::on_failure(uint32_t cookie, routing::Failure failure) {
+  --in_flight_;
+  counters_.backend_failures.add();
+  if (!(cookie & kNoSlot) && !closed_) complete(cookie, failure_reply(failure));
+  maybe_resume();
+  if (closing_ || peer_eof_) finish_if_done();
+}
+
+// --- writing -----------------------------------------------------------------------------------
+
+void ClientSession::flush_now() {
+  if (closed_ || write_waiting_) return;
+  while (!out_.empty()) {
+    ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      out_.consume(static_cast<size_t>(n));
+      counters_.bytes_written.add(static_cast<uint64_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      write_waiting_ = true;
+      if (closing_) start_linger();
+      return;
+    }
+    close();
+    return;
+  }
+  out_.shrink_if_idle(kIdleBufferKeep);
+  if (closing_ && in_flight_ == 0 && head_seq_ == next_seq_) {
+    close();
+    return;
+  }
+  maybe_resume();
+}
+
+}  // namespace cachegate::proxy
