@@ -187,6 +187,9 @@ ParseStatus ReplyFramer::frame(const char* data, size_t size, ReplyShape shape, 
         pos = next;
       }
     }
+    case ReplyShape::kResp2:
+    case ReplyShape::kResp3:
+      break;  // not a memcached reply
   }
   return ParseStatus::kInvalid;
 }

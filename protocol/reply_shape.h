@@ -13,6 +13,14 @@ enum class ReplyShape : uint8_t {
   // A quiet meta request followed by the "mn" cachegate appended: zero or one meta reply, then
   // MN. Only the part before MN is the request's reply.
   kMcMetaQuiet,
+  // One RESP reply of any type. The version says which of a server's connection sets carries
+  // the request: RESP3 replies need a connection that said HELLO 3.
+  kResp2,
+  kResp3,
 };
+
+inline bool is_resp(ReplyShape shape) {
+  return shape == ReplyShape::kResp2 || shape == ReplyShape::kResp3;
+}
 
 }  // namespace cachegate::protocol

@@ -43,8 +43,9 @@ const char* shape_name(ReplyShape shape) {
       return "meta";
     case ReplyShape::kMcMetaQuiet:
       return "meta-quiet";
+    default:
+      return "resp";
   }
-  return "?";
 }
 
 std::string describe(const ReplyFrame& f) {
