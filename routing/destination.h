@@ -54,6 +54,11 @@ class Destination {
   virtual void send(const std::string_view* pieces, size_t count, protocol::ReplyShape shape,
                     ReplyHandler& handler, uint32_t cookie, uint32_t affinity) = 0;
 
+  // False while the server fails fast after repeated failures (a request sent now would fail at
+  // once). Requests with several parts check every part's server first, so a server known to be
+  // down does not leave a write half done on the others.
+  virtual bool available() const { return true; }
+
   // The server's configured spec ("host:port:weight [name]"), for messages and stats.
   virtual std::string_view name() const = 0;
 };

@@ -1,0 +1,205 @@
+#include "routing/redis_policy.h"
+
+#include <algorithm>
+#include <array>
+#include <unordered_map>
+#include <utility>
+
+namespace cachegate::routing {
+
+namespace {
+
+using protocol::redis::AclCategory;
+using protocol::redis::CommandFlag;
+using protocol::redis::CommandInfo;
+
+struct Entry {
+  std::string_view name;
+  RedisPolicy policy;
+};
+
+constexpr RedisPolicy local() {
+  return routed(RedisRoute::kLocal);
+}
+constexpr RedisPolicy split(RespMerge merge) {
+  return routed(RedisRoute::kSplit, merge);
+}
+constexpr RedisPolicy all(RespMerge merge) {
+  return routed(RedisRoute::kAllServers, merge);
+}
+constexpr RedisPolicy one() {
+  return routed(RedisRoute::kOneServer);
+}
+constexpr RedisPolicy unsupported(std::string_view why) {
+  return {RedisRoute::kUnsupported, RespMerge::kAllOk, false, false, why};
+}
+
+constexpr std::string_view kLater =
+    "transactions, blocking commands and pub/sub need dedicated "
+    "server connections, which this version does not have yet";
+constexpr std::string_view kPerServer =
+    "it acts on one server's process or replication, not on the data of a pool; send it to the "
+    "servers directly";
+constexpr std::string_view kOneDb = "cachegate shows each pool as a single database (db 0)";
+
+// Commands whose handling is not what their flags alone say. Sorted by name for lookup.
+constexpr std::array kEntries = std::to_array<Entry>({
+    {"acl", unsupported("ACL rules belong to each server; cachegate's own users come later")},
+    {"asking", unsupported("it is a Redis Cluster command; cachegate pools are not a cluster")},
+    {"auth", local()},
+    {"bgrewriteaof", unsupported(kPerServer)},
+    {"bgsave", unsupported(kPerServer)},
+    {"client|caching", unsupported(kLater)},
+    {"client|getname", local()},
+    {"client|getredir", unsupported(kLater)},
+    {"client|help", local()},
+    {"client|id", local()},
+    {"client|info", local()},
+    {"client|kill", unsupported("client connections to the servers belong to cachegate")},
+    {"client|list", unsupported("client connections to the servers belong to cachegate")},
+    {"client|no-evict", unsupported("it would apply to a server connection shared by clients")},
+    {"client|pause", unsupported(kPerServer)},
+    {"client|reply", unsupported("cachegate answers every request it forwards")},
+    {"client|setname", local()},
+    {"client|tracking", unsupported(kLater)},
+    {"client|trackinginfo", unsupported(kLater)},
+    {"client|unblock", unsupported(kLater)},
+    {"client|unpause", unsupported(kPerServer)},
+    {"cluster", unsupported("it is a Redis Cluster command; cachegate pools are not a cluster")},
+    {"command", local()},
+    {"config|get", one()},
+    {"config|resetstat", all(RespMerge::kAllOk)},
+    {"config|rewrite", all(RespMerge::kAllOk)},
+    {"config|set", all(RespMerge::kAllOk)},
+    {"dbsize", all(RespMerge::kSumIntegers)},
+    {"debug", unsupported(kPerServer)},
+    {"del", split(RespMerge::kSumIntegers)},
+    {"discard", unsupported(kLater)},
+    {"echo", local()},
+    {"exec", unsupported(kLater)},
+    {"exists", split(RespMerge::kSumIntegers)},
+    {"failover", unsupported(kPerServer)},
+    {"flushall", {RedisRoute::kAllServers, RespMerge::kAllOk, true, false, {}}},
+    {"flushdb", {RedisRoute::kAllServers, RespMerge::kAllOk, true, false, {}}},
+    {"function|delete", all(RespMerge::kAllOk)},
+    {"function|dump", one()},
+    {"function|flush", all(RespMerge::kAllOk)},
+    {"function|kill", unsupported(kPerServer)},
+    {"function|list", one()},
+    {"function|load", all(RespMerge::kFirstReply)},
+    {"function|restore", all(RespMerge::kAllOk)},
+    {"function|stats", one()},
+    {"hello", local()},
+    {"info", all(RespMerge::kInfo)},
+    {"keys", all(RespMerge::kConcatArrays)},
+    {"lastsave", one()},
+    {"latency", unsupported(kPerServer)},
+    {"lolwut", one()},
+    {"memory|doctor", unsupported(kPerServer)},
+    {"memory|malloc-stats", unsupported(kPerServer)},
+    {"memory|purge", unsupported(kPerServer)},
+    {"memory|stats", unsupported(kPerServer)},
+    {"mget", split(RespMerge::kValuesInKeyOrder)},
+    {"module", unsupported(kPerServer)},
+    {"monitor", unsupported(kPerServer)},
+    {"move", unsupported(kOneDb)},
+    {"mset", split(RespMerge::kAllOk)},
+    {"multi", unsupported(kLater)},
+    {"ping", local()},
+    {"psync", unsupported(kPerServer)},
+    {"publish", unsupported(kLater)},
+    {"pubsub", unsupported(kLater)},
+    {"quit", local()},
+    {"randomkey", all(RespMerge::kFirstNonNull)},
+    {"readonly", unsupported("it is a Redis Cluster command; cachegate pools are not a cluster")},
+    {"readwrite", unsupported("it is a Redis Cluster command; cachegate pools are not a cluster")},
+    {"replconf", unsupported(kPerServer)},
+    {"replicaof", unsupported(kPerServer)},
+    {"reset", local()},
+    {"role", unsupported(kPerServer)},
+    {"save", unsupported(kPerServer)},
+    {"scan", routed(RedisRoute::kScan)},
+    {"script|exists", all(RespMerge::kAndArrays)},
+    {"script|flush", all(RespMerge::kAllOk)},
+    {"script|kill", unsupported(kPerServer)},
+    {"script|load", all(RespMerge::kFirstReply)},
+    {"select", local()},
+    {"shutdown", unsupported(kPerServer)},
+    {"slaveof", unsupported(kPerServer)},
+    {"slowlog", unsupported(kPerServer)},
+    {"spublish", unsupported(kLater)},
+    {"swapdb", unsupported(kOneDb)},
+    {"sync", unsupported(kPerServer)},
+    {"time", one()},
+    {"touch", split(RespMerge::kSumIntegers)},
+    {"unlink", split(RespMerge::kSumIntegers)},
+    {"unwatch", unsupported(kLater)},
+    {"wait", unsupported(kLater)},
+    {"watch", unsupported(kLater)},
+});
+
+constexpr bool sorted() {
+  for (size_t i = 1; i < kEntries.size(); ++i)
+    if (!(kEntries[i - 1].name < kEntries[i].name)) return false;
+  return true;
+}
+static_assert(sorted(), "kEntries must be sorted by name");
+
+const Entry* find(std::string_view name) {
+  auto it = std::lower_bound(kEntries.begin(), kEntries.end(), name,
+                             [](const Entry& e, std::string_view n) { return e.name < n; });
+  return it != kEntries.end() && it->name == name ? &*it : nullptr;
+}
+
+}  // namespace
+
+namespace {
+
+RedisPolicy compute_policy(const CommandInfo& command) {
+  RedisPolicy policy;
+  if (const Entry* e = find(command.name)) {
+    policy = e->policy;
+  } else if (const size_t bar = command.name.find('|'); bar != std::string_view::npos) {
+    // A subcommand not listed takes its container's entry (DEBUG …, CLUSTER …, ACL …).
+    if (const Entry* c = find(command.name.substr(0, bar))) policy = c->policy;
+  }
+  if (policy.why.empty() && policy.route == RedisRoute::kUnsupported) {
+    // Not listed: decided by the flags.
+    if (command.has(CommandFlag::kBlocking)) {
+      policy = unsupported(kLater);
+    } else if (command.has(CommandFlag::kPubsub) || command.in_category(AclCategory::kPubsub)) {
+      policy = unsupported(kLater);
+    } else if (command.key_spec_count > 0 || command.first_key > 0 ||
+               command.has(CommandFlag::kMovablekeys)) {
+      policy = routed(RedisRoute::kKeyed);
+    } else {
+      policy = unsupported("it names no key, so cachegate cannot tell which server it is for");
+    }
+  }
+  policy.admin = command.has(CommandFlag::kAdmin) || command.in_category(AclCategory::kDangerous);
+  return policy;
+}
+
+// Every command's policy, computed once: the request path then pays a hash lookup by address.
+const std::unordered_map<const CommandInfo*, RedisPolicy>& policies() {
+  static const auto table = [] {
+    std::unordered_map<const CommandInfo*, RedisPolicy> t;
+    for (const CommandInfo& c : protocol::redis::all_commands()) {
+      t.emplace(&c, compute_policy(c));
+      for (const CommandInfo& sub : c.subs())
+        t.emplace(&sub, compute_policy(sub));
+    }
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
+RedisPolicy redis_policy(const CommandInfo& command) {
+  const auto& table = policies();
+  auto it = table.find(&command);
+  return it != table.end() ? it->second : compute_policy(command);
+}
+
+}  // namespace cachegate::routing

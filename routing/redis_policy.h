@@ -1,0 +1,42 @@
+#pragma once
+
+// How cachegate handles each Redis command over a pool of independent servers: one decision per
+// command (or subcommand), made from the command table's flags and a few lists, so the rest of the
+// code — and a later per-user permission check — asks one question.
+
+#include <string_view>
+
+#include "protocol/redis_commands.h"
+#include "routing/resp_fanout.h"
+
+namespace cachegate::routing {
+
+enum class RedisRoute : uint8_t {
+  kLocal,        // answered by cachegate (PING, HELLO, SELECT, COMMAND, CLIENT SETNAME, …)
+  kKeyed,        // to the server of its keys; keys on several servers are a CROSSSLOT error
+  kSplit,        // MGET, MSET, DEL, UNLINK, EXISTS, TOUCH: one sub-request per server, merged
+  kAllServers,   // every server of the pool, replies merged (`merge`)
+  kOneServer,    // any one server (TIME, LASTSAVE, CONFIG GET, FUNCTION LIST, …)
+  kScan,         // SCAN over every server in turn
+  kUnsupported,  // answered with an error naming the command and `why`
+};
+
+struct RedisPolicy {
+  RedisRoute route = RedisRoute::kUnsupported;
+  RespMerge merge = RespMerge::kAllOk;  // kSplit and kAllServers
+  bool flush = false;                   // FLUSHALL/FLUSHDB: only with the pool's allow_flush
+  // Server administration or dangerous (COMMAND's admin flag or @dangerous category): the check
+  // a later per-user permission model makes.
+  bool admin = false;
+  std::string_view why;  // kUnsupported: the reason, for the error text
+};
+
+// A policy that routes (no flush, no admin, no reason).
+constexpr RedisPolicy routed(RedisRoute route, RespMerge merge = RespMerge::kAllOk) {
+  return {route, merge, false, false, {}};
+}
+
+// The policy for a resolved command (a subcommand's own info for containers).
+RedisPolicy redis_policy(const protocol::redis::CommandInfo& command);
+
+}  // namespace cachegate::routing

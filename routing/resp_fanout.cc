@@ -1,0 +1,461 @@
+#include "routing/resp_fanout.h"
+
+#include <charconv>
+#include <map>
+
+#include "protocol/resp.h"
+
+namespace cachegate::routing {
+
+namespace resp = protocol::resp;
+
+namespace {
+
+constexpr size_t kMaxPooled = 256;
+constexpr size_t kKeepCapacity = 1u << 20;
+
+struct FanoutFreeList {
+  std::vector<RespFanout*> items;
+  ~FanoutFreeList();
+};
+thread_local FanoutFreeList fanout_free;
+
+struct ScanFreeList {
+  std::vector<ScanRequest*> items;
+  ~ScanFreeList();
+};
+thread_local ScanFreeList scan_free;
+
+// The integer of a ':' reply, or nullopt.
+bool integer_of(std::string_view reply, int64_t& out) {
+  size_t pos = 0;
+  resp::Value v;
+  if (!resp::read_value(reply, pos, v) || v.type != ':') return false;
+  auto [p, ec] = std::from_chars(v.payload.data(), v.payload.data() + v.payload.size(), out);
+  return ec == std::errc() && p == v.payload.data() + v.payload.size();
+}
+
+// The elements of an aggregate reply, as raw views.
+bool elements_of(std::string_view reply, std::vector<std::string_view>& out) {
+  size_t pos = 0;
+  resp::Value top;
+  if (!resp::read_value(reply, pos, top) || !top.is_aggregate() || top.count < 0) return false;
+  size_t child = resp::children_start(top);
+  for (int64_t i = 0; i < top.count; ++i) {
+    resp::Value v;
+    if (!resp::read_value(top.raw, child, v)) return false;
+    out.push_back(v.raw);
+  }
+  return true;
+}
+
+// INFO's text: a bulk string (RESP2) or a verbatim string "txt:…" (RESP3).
+std::string_view info_text(std::string_view reply) {
+  size_t pos = 0;
+  resp::Value v;
+  if (!resp::read_value(reply, pos, v)) return {};
+  std::string_view text = v.payload;
+  if (v.type == '=' && text.size() >= 4) text.remove_prefix(4);
+  return text;
+}
+
+// Sums "dbN:keys=…,expires=…,avg_ttl=…" lines of every server's Keyspace section.
+std::string merge_keyspace(const std::vector<std::string>& replies) {
+  struct Db {
+    uint64_t keys = 0, expires = 0;
+    long double ttl_weighted = 0;
+  };
+  std::map<int, Db> dbs;
+  for (const auto& reply : replies) {
+    std::string_view text = info_text(reply);
+    size_t at = text.find("# Keyspace");
+    if (at == std::string_view::npos) continue;
+    text.remove_prefix(at);
+    size_t line_start = text.find('\n');
+    while (line_start != std::string_view::npos && line_start + 1 < text.size()) {
+      size_t end = text.find('\n', line_start + 1);
+      std::string_view line =
+          text.substr(line_start + 1, end == std::string_view::npos ? end : end - line_start - 1);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.empty() || line[0] == '#') break;
+      if (line.substr(0, 2) == "db") {
+        int db = 0;
+        uint64_t keys = 0, expires = 0, avg_ttl = 0;
+        const size_t colon = line.find(':');
+        std::from_chars(line.data() + 2, line.data() + colon, db);
+        auto field = [&](std::string_view name, uint64_t& v) {
+          size_t p = line.find(name);
+          if (p != std::string_view::npos)
+            std::from_chars(line.data() + p + name.size(), line.data() + line.size(), v);
+        };
+        field("keys=", keys);
+        field("expires=", expires);
+        field("avg_ttl=", avg_ttl);
+        Db& d = dbs[db];
+        d.keys += keys;
+        d.expires += expires;
+        d.ttl_weighted += static_cast<long double>(avg_ttl) * expires;
+      }
+      line_start = end;
+    }
+  }
+  std::string out = "# Keyspace\r\n";
+  for (const auto& [db, d] : dbs) {
+    const uint64_t ttl = d.expires ? static_cast<uint64_t>(d.ttl_weighted / d.expires) : 0;
+    out += "db" + std::to_string(db) + ":keys=" + std::to_string(d.keys) +
+           ",expires=" + std::to_string(d.expires) + ",avg_ttl=" + std::to_string(ttl) + "\r\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+FanoutFreeList::~FanoutFreeList() {
+  for (auto* p : items) delete p;
+}
+ScanFreeList::~ScanFreeList() {
+  for (auto* p : items) delete p;
+}
+
+// --- RespFanout --------------------------------------------------------------------------------
+
+RespFanout* RespFanout::acquire(ReplyHandler& client, uint32_t cookie, RespMerge merge,
+                                size_t parts) {
+  RespFanout* f;
+  if (!fanout_free.items.empty()) {
+    f = fanout_free.items.back();
+    fanout_free.items.pop_back();
+  } else {
+    f = new RespFanout();
+  }
+  f->client_ = Ref<ReplyHandler>(&client);
+  f->cookie_ = cookie;
+  f->merge_ = merge;
+  f->failed_ = false;
+  f->charged_ = 0;
+  f->error_reply_.clear();
+  f->info_prefix_.clear();
+  if (f->part_replies_.size() < parts) f->part_replies_.resize(parts);
+  for (size_t p = 0; p < parts; ++p) f->part_replies_[p].clear();
+  f->parts_ = parts;
+  f->outstanding_ = parts;
+  return f;
+}
+
+void RespFanout::start_keyed(Pool& pool, const std::string_view* args, size_t argc,
+                             const std::vector<uint32_t>& key_index,
+                             const std::vector<uint32_t>& server_of_key, bool with_values,
+                             RespMerge merge, protocol::ReplyShape shape, ReplyHandler& client,
+                             uint32_t cookie, uint32_t affinity) {
+  // Parts in order of first appearance of their server.
+  static thread_local std::vector<uint32_t> part_server;
+  part_server.clear();
+  std::vector<uint32_t> part_of_key(key_index.size());
+  for (size_t i = 0; i < key_index.size(); ++i) {
+    uint32_t part = 0;
+    while (part < part_server.size() && part_server[part] != server_of_key[i]) ++part;
+    if (part == part_server.size()) part_server.push_back(server_of_key[i]);
+    part_of_key[i] = part;
+  }
+  RespFanout* f = acquire(client, cookie, merge, part_server.size());
+  Ref<RespFanout> self(f);
+  f->part_of_key_ = std::move(part_of_key);
+
+  static thread_local std::string sub;
+  static thread_local std::vector<std::string_view> sub_args;
+  const std::vector<uint32_t> servers = part_server;  // send() may start other fan-outs
+  for (uint32_t p = 0; p < servers.size(); ++p) {
+    sub_args.clear();
+    sub_args.push_back(args[0]);
+    for (size_t i = 0; i < key_index.size(); ++i) {
+      if (f->part_of_key_[i] != p) continue;
+      sub_args.push_back(args[key_index[i]]);
+      if (with_values) sub_args.push_back(args[key_index[i] + 1]);
+    }
+    sub.clear();
+    resp::append_command(sub, sub_args.data(), sub_args.size());
+    std::string_view piece(sub);
+    pool.server(servers[p]).send(&piece, 1, shape, *f, p, affinity);
+  }
+  (void)argc;
+}
+
+void RespFanout::start_pool(Pool& pool, std::string_view request, RespMerge merge,
+                            protocol::ReplyShape shape, int protocol, std::string_view info_prefix,
+                            ReplyHandler& client, uint32_t cookie, uint32_t affinity) {
+  RespFanout* f = acquire(client, cookie, merge, pool.size());
+  Ref<RespFanout> self(f);
+  f->protocol_ = protocol;
+  f->info_prefix_.assign(info_prefix);
+  f->part_of_key_.clear();
+  for (uint32_t s = 0; s < pool.size(); ++s) pool.server(s).send(&request, 1, shape, *f, s, affinity);
+}
+
+void RespFanout::on_reply(uint32_t part, std::string_view reply, bool error) {
+  if (error) {
+    if (error_reply_.empty()) error_reply_.assign(reply);
+  } else {
+    part_replies_[part].assign(reply);
+    charged_ += static_cast<int64_t>(reply.size());
+    if (client_) client_->charge(static_cast<int64_t>(reply.size()));
+  }
+  part_done();
+}
+
+void RespFanout::on_failure(uint32_t part, Failure failure) {
+  if (!failed_) {
+    failed_ = true;
+    failure_ = failure;
+  }
+  part_done();
+}
+
+void RespFanout::part_done() {
+  if (--outstanding_ != 0) return;
+  Ref<ReplyHandler> client = std::move(client_);
+  if (charged_ != 0) {
+    client->charge(-charged_);
+    charged_ = 0;
+  }
+  if (failed_) {
+    client->on_failure(cookie_, failure_);
+    return;
+  }
+  if (!error_reply_.empty()) {
+    client->on_reply(cookie_, error_reply_, true);
+    return;
+  }
+  merged_.clear();
+  merge_into(merged_);
+  client->on_reply(cookie_, merged_, merged_.size() > 0 && merged_[0] == '-');
+}
+
+void RespFanout::merge_into(std::string& out) {
+  static thread_local std::vector<std::vector<std::string_view>> elements;
+  const size_t parts = parts_;
+  auto bad_reply = [&] { resp::append_error(out, "ERR cachegate: a server sent an unexpected reply"); };
+  switch (merge_) {
+    case RespMerge::kValuesInKeyOrder: {
+      if (elements.size() < parts) elements.resize(parts);
+      for (size_t p = 0; p < parts; ++p) {
+        elements[p].clear();
+        if (!elements_of(part_replies_[p], elements[p])) return bad_reply();
+      }
+      std::vector<size_t> next(parts, 0);
+      resp::append_array(out, part_of_key_.size());
+      for (uint32_t part : part_of_key_) {
+        if (next[part] >= elements[part].size()) {
+          out.clear();
+          return bad_reply();
+        }
+        out.append(elements[part][next[part]++]);
+      }
+      return;
+    }
+    case RespMerge::kSumIntegers: {
+      int64_t total = 0;
+      for (size_t p = 0; p < parts; ++p) {
+        int64_t v;
+        if (!integer_of(part_replies_[p], v)) return bad_reply();
+        total += v;
+      }
+      resp::append_integer(out, total);
+      return;
+    }
+    case RespMerge::kAllOk:
+      for (size_t p = 0; p < parts; ++p) {
+        if (part_replies_[p] != "+OK\r\n") {
+          out.assign(part_replies_[p]);
+          return;
+        }
+      }
+      out.assign("+OK\r\n");
+      return;
+    case RespMerge::kFirstReply:
+      out.assign(part_replies_[0]);
+      return;
+    case RespMerge::kConcatArrays: {
+      size_t total = 0;
+      if (elements.size() < parts) elements.resize(parts);
+      for (size_t p = 0; p < parts; ++p) {
+        elements[p].clear();
+        if (!elements_of(part_replies_[p], elements[p])) return bad_reply();
+        total += elements[p].size();
+      }
+      resp::append_array(out, total);
+      for (size_t p = 0; p < parts; ++p)
+        for (auto e : elements[p]) out.append(e);
+      return;
+    }
+    case RespMerge::kAndArrays: {
+      if (elements.size() < parts) elements.resize(parts);
+      for (size_t p = 0; p < parts; ++p) {
+        elements[p].clear();
+        if (!elements_of(part_replies_[p], elements[p]) ||
+            elements[p].size() != elements[0].size())
+          return bad_reply();
+      }
+      resp::append_array(out, elements[0].size());
+      for (size_t i = 0; i < elements[0].size(); ++i) {
+        bool all = true;
+        for (size_t p = 0; p < parts; ++p) all = all && elements[p][i] == ":1\r\n";
+        out.append(all ? ":1\r\n" : ":0\r\n");
+      }
+      return;
+    }
+    case RespMerge::kFirstNonNull: {
+      for (size_t p = 0; p < parts; ++p) {
+        size_t pos = 0;
+        resp::Value v;
+        if (resp::read_value(part_replies_[p], pos, v) && !v.is_null()) {
+          out.assign(part_replies_[p]);
+          return;
+        }
+      }
+      out.assign(part_replies_[0]);
+      return;
+    }
+    case RespMerge::kInfo: {
+      // The first server's sections without its Keyspace, then every server's Keyspace summed.
+      std::string text = info_prefix_;
+      std::string_view first = info_text(part_replies_[0]);
+      size_t keyspace = first.find("# Keyspace");
+      std::string_view before = first.substr(0, keyspace);
+      text.append(before);
+      const bool wanted_keyspace = keyspace != std::string_view::npos;
+      if (wanted_keyspace) {
+        std::vector<std::string> replies(part_replies_.begin(), part_replies_.begin() + parts);
+        text += merge_keyspace(replies);
+        // Sections after Keyspace (there are none in redis 7.0's default order), kept as they are.
+        size_t after = first.find("\r\n\r\n", keyspace);
+        if (after != std::string_view::npos) text.append(first.substr(after + 2));
+      }
+      if (protocol_ >= 3) {
+        out.push_back('=');
+        out.append(std::to_string(text.size() + 4));
+        out.append("\r\ntxt:");
+        out.append(text);
+        out.append("\r\n");
+      } else {
+        resp::append_bulk(out, text);
+      }
+      return;
+    }
+  }
+}
+
+void RespFanout::destroy() {
+  client_.reset();
+  bool small = merged_.capacity() < kKeepCapacity;
+  for (const auto& part : part_replies_) small = small && part.capacity() < kKeepCapacity;
+  if (fanout_free.items.size() < kMaxPooled && small) {
+    fanout_free.items.push_back(this);
+  } else {
+    delete this;
+  }
+}
+
+// --- SCAN --------------------------------------------------------------------------------------
+
+int scan_server_bits(size_t servers) {
+  int bits = 0;
+  while ((size_t{1} << bits) < servers) ++bits;
+  return bits;
+}
+
+bool decode_scan_cursor(std::string_view text, size_t servers, ScanCursor& out) {
+  uint64_t value = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || p != text.data() + text.size()) return false;
+  const int bits = scan_server_bits(servers);
+  out.server = static_cast<uint32_t>(bits ? value & ((uint64_t{1} << bits) - 1) : 0);
+  out.server_cursor = bits ? value >> bits : value;
+  return out.server < servers;
+}
+
+std::string encode_scan_cursor(const ScanCursor& cursor, size_t servers) {
+  const int bits = scan_server_bits(servers);
+  return std::to_string((cursor.server_cursor << bits) | cursor.server);
+}
+
+void ScanRequest::start(Pool& pool, const ScanCursor& cursor, const std::string_view* rest,
+                        size_t rest_count, protocol::ReplyShape shape, ReplyHandler& client,
+                        uint32_t cookie, uint32_t affinity) {
+  ScanRequest* r;
+  if (!scan_free.items.empty()) {
+    r = scan_free.items.back();
+    scan_free.items.pop_back();
+  } else {
+    r = new ScanRequest();
+  }
+  Ref<ScanRequest> self(r);
+  r->client_ = Ref<ReplyHandler>(&client);
+  r->cookie_ = cookie;
+  r->cursor_ = cursor;
+  r->servers_ = pool.size();
+  static thread_local std::vector<std::string_view> args;
+  static thread_local std::string request;
+  const std::string server_cursor = std::to_string(cursor.server_cursor);
+  args.clear();
+  args.push_back("SCAN");
+  args.push_back(server_cursor);
+  for (size_t i = 0; i < rest_count; ++i) args.push_back(rest[i]);
+  request.clear();
+  resp::append_command(request, args.data(), args.size());
+  std::string_view piece(request);
+  pool.server(cursor.server).send(&piece, 1, shape, *r, 0, affinity);
+}
+
+void ScanRequest::on_reply(uint32_t, std::string_view reply, bool error) {
+  Ref<ReplyHandler> client = std::move(client_);
+  if (error) {
+    client->on_reply(cookie_, reply, true);
+    return;
+  }
+  // [cursor, [keys…]]: the server's cursor becomes the client's; when this server is done, the
+  // next one starts at 0, and after the last one the client's iteration is over.
+  size_t pos = 0;
+  resp::Value top, cursor, keys;
+  size_t child = 0;
+  uint64_t next = 0;
+  bool ok = resp::read_value(reply, pos, top) && top.is_aggregate() && top.count == 2;
+  if (ok) {
+    child = resp::children_start(top);
+    ok = resp::read_value(top.raw, child, cursor) && resp::read_value(top.raw, child, keys);
+  }
+  if (ok) {
+    auto [p, ec] = std::from_chars(cursor.payload.data(),
+                                   cursor.payload.data() + cursor.payload.size(), next);
+    ok = ec == std::errc();
+  }
+  if (!ok) {
+    rewritten_.clear();
+    resp::append_error(rewritten_, "ERR cachegate: a server sent an unexpected SCAN reply");
+    client->on_reply(cookie_, rewritten_, true);
+    return;
+  }
+  ScanCursor following{cursor_.server, next};
+  if (next == 0) following = ScanCursor{cursor_.server + 1, 0};
+  const bool done = next == 0 && cursor_.server + 1 >= servers_;
+  rewritten_.clear();
+  resp::append_array(rewritten_, 2);
+  resp::append_bulk(rewritten_, done ? "0" : encode_scan_cursor(following, servers_));
+  rewritten_.append(keys.raw);
+  client->on_reply(cookie_, rewritten_, false);
+}
+
+void ScanRequest::on_failure(uint32_t, Failure failure) {
+  Ref<ReplyHandler> client = std::move(client_);
+  client->on_failure(cookie_, failure);
+}
+
+void ScanRequest::destroy() {
+  client_.reset();
+  if (scan_free.items.size() < kMaxPooled && rewritten_.capacity() < kKeepCapacity) {
+    scan_free.items.push_back(this);
+  } else {
+    delete this;
+  }
+}
+
+}  // namespace cachegate::routing
