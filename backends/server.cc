@@ -1,5 +1,7 @@
 #include "backends/server.h"
 
+#include "backends/log.h"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -25,8 +27,13 @@ constexpr std::chrono::milliseconds kBackoffMax{1000};
 
 // --- ServerConnection --------------------------------------------------------------------------
 
-ServerConnection::ServerConnection(Loop& loop, Server& server)
-    : loop_(loop), server_(server), timer_(loop.io()), framer_(server.reply_size_max()) {}
+ServerConnection::ServerConnection(Loop& loop, Server& server, bool resp3)
+    : loop_(loop),
+      server_(server),
+      timer_(loop.io()),
+      framer_(server.reply_size_max()),
+      resp_framer_(server.reply_size_max()),
+      resp3_(resp3) {}
 
 ServerConnection::~ServerConnection() {
   close_socket();
@@ -35,6 +42,17 @@ ServerConnection::~ServerConnection() {
 void ServerConnection::send(const std::string_view* pieces, size_t count,
                             protocol::ReplyShape shape, routing::ReplyHandler& handler,
                             uint32_t cookie) {
+  auto& counters = server_.counters();
+  if (state_ == State::kIdle) {
+    // Connect first, so that the handshake (AUTH, SELECT, HELLO 3) is queued ahead of the request.
+    connect();
+    if (state_ == State::kIdle) {  // failed at once; already counted against the server
+      ServerCounters::bump(counters.requests);
+      ServerCounters::bump(counters.failures);
+      handler.on_failure(cookie, Failure::kConnect);
+      return;
+    }
+  }
   size_t total = 0;
   for (size_t i = 0; i < count; ++i)
     total += pieces[i].size();
@@ -44,19 +62,10 @@ void ServerConnection::send(const std::string_view* pieces, size_t count,
   handler.add_ref();
   pending_.push_back(
       Pending{&handler, cookie, shape, Clock::now() + server_.pool_config().timeout});
-  auto& counters = server_.counters();
   ServerCounters::bump(counters.requests);
   ServerCounters::bump(counters.in_flight);
-  switch (state_) {
-    case State::kConnected:
-      loop_.defer_flush(*this);
-      break;
-    case State::kIdle:
-      connect();  // may fail at once, failing this request too
-      break;
-    case State::kConnecting:
-      break;  // sent when the connection is up
-  }
+  // Connecting: sent when the connection is up.
+  if (state_ == State::kConnected) loop_.defer_flush(*this);
   // Requests join the queue in deadline order, so the timer only needs moving when it waits for
   // something later (a connect deadline) or for nothing.
   if (!pending_.empty() && (!timer_armed_ || pending_.front().deadline < timer_due_)) arm_timer();
@@ -81,11 +90,42 @@ void ServerConnection::connect() {
     on_connected(errno);
     return;
   }
+  queue_handshake();
   // Completion (or failure) is reported as writability; see on_poll().
   if (::connect(fd_, endpoint.data(), static_cast<socklen_t>(endpoint.size())) != 0 &&
       errno != EINPROGRESS) {
     on_connected(errno);
   }
+}
+
+void ServerConnection::queue_handshake() {
+  const auto& pool = server_.pool_config();
+  if (pool.protocol != config::Protocol::kRedis) return;
+  std::string request;
+  auto step = [&](uint32_t id, std::initializer_list<std::string_view> args) {
+    request.clear();
+    protocol::resp::append_command(request, args.begin(), args.size());
+    out_.append(request);
+    handshake_.add_ref();
+    const auto deadline = Clock::now() + pool.connect_timeout + pool.timeout;
+    pending_.push_back(Pending{&handshake_, id, protocol::ReplyShape::kResp2, deadline});
+    ServerCounters::bump(server_.counters().requests);
+    ServerCounters::bump(server_.counters().in_flight);
+  };
+  if (!pool.redis_auth.empty()) step(0, {"AUTH", pool.redis_auth});
+  const std::string db = std::to_string(pool.redis_db);
+  if (pool.redis_db != 0) step(1, {"SELECT", db});
+  if (resp3_) step(2, {"HELLO", "3"});
+}
+
+void ServerConnection::Handshake::on_reply(uint32_t step, std::string_view reply, bool error) {
+  if (!error) return;
+  static constexpr std::string_view kSteps[] = {"AUTH", "SELECT", "HELLO 3"};
+  // The server's words only (never the password): e.g. "-WRONGPASS invalid username-password".
+  std::string_view first_line = reply.substr(0, reply.find('\r'));
+  log_warning("server ", connection_.server_.name(), ": ", kSteps[step % 3],
+              " refused: ", first_line);
+  connection_.reset(Failure::kConnect);
 }
 
 void ServerConnection::on_connected(int error) {
@@ -151,25 +191,23 @@ void ServerConnection::on_readable(bool until_eagain) {
       in_.commit(static_cast<size_t>(n));
       // Hand every complete reply to its waiter, in request order.
       while (!pending_.empty()) {
-        Pending& front = pending_.front();
-        protocol::memcache::ReplyFrame frame;
-        auto status = framer_.frame(in_.data(), in_.size(), front.shape, frame);
+        size_t length = 0, payload = 0;
+        bool error = false;
+        auto status = frame_front(pending_.front(), length, payload, error);
         if (status == protocol::memcache::ParseStatus::kNeedMore) break;
         if (status == protocol::memcache::ParseStatus::kInvalid) {
           reset(Failure::kProtocol);
           return;
         }
-        framer_.reset();
         Pending done = pending_.pop_front();
         auto& counters = server_.counters();
         ServerCounters::bump(counters.replies);
         ServerCounters::drop(counters.in_flight);
         server_.record_success();
-        done.handler->on_reply(done.cookie, std::string_view(in_.data(), frame.payload_length),
-                               frame.error);
+        done.handler->on_reply(done.cookie, std::string_view(in_.data(), payload), error);
         done.handler->release();
         if (generation != generation_) return;  // the handler reset this connection
-        in_.consume(frame.length);
+        in_.consume(length);
       }
       if (pending_.empty() && !in_.empty()) {
         // Bytes nobody asked for: the stream is out of step.
@@ -191,6 +229,34 @@ void ServerConnection::on_readable(bool until_eagain) {
     return;
   }
   if (pending_.empty()) in_.shrink_if_idle(kIdleBufferKeep);
+}
+
+protocol::memcache::ParseStatus ServerConnection::frame_front(const Pending& front, size_t& length,
+                                                              size_t& payload, bool& error) {
+  using Status = protocol::memcache::ParseStatus;
+  if (protocol::is_resp(front.shape)) {
+    protocol::resp::ReplyFrame frame;
+    switch (resp_framer_.frame(in_.data(), in_.size(), frame)) {
+      case protocol::resp::ParseStatus::kNeedMore:
+        return Status::kNeedMore;
+      case protocol::resp::ParseStatus::kInvalid:
+        return Status::kInvalid;
+      case protocol::resp::ParseStatus::kOk:
+        break;
+    }
+    resp_framer_.reset();
+    length = payload = frame.length;
+    error = frame.error;
+    return Status::kOk;
+  }
+  protocol::memcache::ReplyFrame frame;
+  auto status = framer_.frame(in_.data(), in_.size(), front.shape, frame);
+  if (status != Status::kOk) return status;
+  framer_.reset();
+  length = frame.length;
+  payload = frame.payload_length;
+  error = frame.error;
+  return Status::kOk;
 }
 
 void ServerConnection::close_socket() {
@@ -248,6 +314,7 @@ void ServerConnection::reset(Failure failure) {
   out_.shrink_if_idle(kIdleBufferKeep);
   in_.shrink_if_idle(kIdleBufferKeep);
   framer_.reset();
+  resp_framer_.reset();
   const bool counts = had_requests || failure == Failure::kConnect;
   fail_pending(failure, failure == Failure::kTimeout ? Failure::kClosed : failure);
   if (counts) server_.record_failure();
@@ -291,14 +358,16 @@ Server::~Server() {
 }
 
 void Server::shutdown() {
-  for (auto& c : connections_)
-    c->reset(Failure::kClosed);
-  connections_.clear();
+  for (auto* set : {&connections_, &resp3_connections_}) {
+    for (auto& c : *set)
+      c->reset(Failure::kClosed);
+    set->clear();
+  }
 }
 
 void Server::send(const std::string_view* pieces, size_t count, protocol::ReplyShape shape,
                   routing::ReplyHandler& handler, uint32_t cookie, uint32_t affinity) {
-  if (consecutive_failures_ > 1 && backing_off()) {
+  if (failing_fast()) {
     ServerCounters::bump(counters_.failures);
     handler.on_failure(cookie, Failure::kUnavailable);
     return;
@@ -307,13 +376,23 @@ void Server::send(const std::string_view* pieces, size_t count, protocol::ReplyS
     handler.on_failure(cookie, Failure::kClosed);
     return;
   }
+  if (shape == protocol::ReplyShape::kResp3) {
+    if (resp3_connections_.empty()) {
+      for (size_t i = 0; i < connections_.size(); ++i)
+        resp3_connections_.emplace_back(new ServerConnection(loop_, *this, true));
+    }
+    resp3_connections_[affinity % resp3_connections_.size()]->send(pieces, count, shape, handler,
+                                                                   cookie);
+    return;
+  }
   connections_[affinity % connections_.size()]->send(pieces, count, shape, handler, cookie);
 }
 
 size_t Server::connections_open() const {
   size_t n = 0;
-  for (const auto& c : connections_)
-    n += c->connected() ? 1 : 0;
+  for (const auto* set : {&connections_, &resp3_connections_})
+    for (const auto& c : *set)
+      n += c->connected() ? 1 : 0;
   return n;
 }
 

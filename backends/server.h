@@ -22,6 +22,7 @@
 #include "config/config.h"
 #include "protocol/buffer.h"
 #include "protocol/memcache_reply.h"
+#include "protocol/resp.h"
 #include "protocol/ring_queue.h"
 #include "routing/destination.h"
 
@@ -54,7 +55,8 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
  public:
   using Clock = std::chrono::steady_clock;
 
-  ServerConnection(Loop& loop, Server& server);
+  // `resp3`: a Redis connection that says HELLO 3 when it opens, for RESP3 clients.
+  ServerConnection(Loop& loop, Server& server, bool resp3 = false);
   ~ServerConnection() override;
 
   void send(const std::string_view* pieces, size_t count, protocol::ReplyShape shape,
@@ -82,6 +84,11 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
   };
 
   void on_connected(int error);
+  // Redis: AUTH, SELECT and HELLO 3 as the pool asks, queued ahead of every request.
+  void queue_handshake();
+  // Frames the reply at the front of in_ for the request in front.
+  protocol::memcache::ParseStatus frame_front(const Pending& front, size_t& length, size_t& payload,
+                                              bool& error);
   // Reads and dispatches replies; stops at a short read unless `until_eagain`.
   void on_readable(bool until_eagain);
   void arm_timer();
@@ -104,6 +111,22 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
   protocol::Buffer in_;
   protocol::RingQueue<Pending> pending_;
   protocol::memcache::ReplyFramer framer_;
+  protocol::resp::ReplyFramer resp_framer_;
+  const bool resp3_;
+
+  // Receives the handshake's replies; a refusal (wrong password, no such database) fails the
+  // connection like a refused connect.
+  class Handshake final : public routing::ReplyHandler {
+   public:
+    explicit Handshake(ServerConnection& connection) : connection_(connection) { add_ref(); }
+    void on_reply(uint32_t step, std::string_view reply, bool error) override;
+    void on_failure(uint32_t, routing::Failure) override {}
+
+   private:
+    void destroy() override {}  // a member of its connection
+    ServerConnection& connection_;
+  };
+  Handshake handshake_{*this};
 };
 
 class Server final : public routing::Destination {
@@ -118,6 +141,7 @@ class Server final : public routing::Destination {
   void send(const std::string_view* pieces, size_t count, protocol::ReplyShape shape,
             routing::ReplyHandler& handler, uint32_t cookie, uint32_t affinity) override;
   std::string_view name() const override { return config_.spec; }
+  bool available() const override { return !failing_fast(); }
 
   void preconnect();
   // At teardown: fails everything in flight and lets the connections go.
@@ -135,6 +159,8 @@ class Server final : public routing::Destination {
   ServerCounters& counters() { return counters_; }
   Loop& loop() { return loop_; }
   bool backing_off() const { return Clock::now() < backoff_until_; }
+  // After two or more failures in a row, requests fail at once until the backoff ends.
+  bool failing_fast() const { return consecutive_failures_ > 1 && backing_off(); }
   uint64_t reply_size_max() const { return reply_size_max_; }
   uint32_t consecutive_failures() const { return consecutive_failures_; }
   size_t connections_open() const;
@@ -148,6 +174,7 @@ class Server final : public routing::Destination {
   routing::HealthObserver* observer_;
   uint64_t reply_size_max_;
   std::vector<routing::Ref<ServerConnection>> connections_;
+  std::vector<routing::Ref<ServerConnection>> resp3_connections_;  // made on first use
   uint32_t consecutive_failures_ = 0;
   Clock::time_point backoff_until_{};
   ServerCounters counters_;

@@ -69,6 +69,11 @@ struct PoolConfig {
   std::chrono::milliseconds server_retry_timeout{30000};
   uint32_t server_failure_limit = 2;
   bool allow_flush = false;
+  // Redis pools: the password sent with AUTH on every new server connection (twemproxy's
+  // redis_auth, or read from redis_auth_file; a secret: never logged or shown), and the database
+  // those connections SELECT (twemproxy's redis_db; clients see it as db 0).
+  std::string redis_auth;
+  uint32_t redis_db = 0;
   std::vector<ServerConfig> servers;  // non-empty
   SourceLocation where;
 };
@@ -99,6 +104,9 @@ struct Limits {
   // multi-gets) past which the client is disconnected: a client that pipelines without reading
   // can otherwise make cachegate hold every reply it asked for.
   uint64_t client_output_hard_max = 256 * 1024 * 1024;
+  // Largest Redis request (all arguments together) accepted from a client; redis-server's own
+  // bulk limit is 512 MiB, but each request is held whole before it is forwarded.
+  uint64_t request_size_max = 64 * 1024 * 1024;
   // Largest reply accepted from a backend; a larger one resets that backend connection.
   uint64_t reply_size_max = 64 * 1024 * 1024;
 };

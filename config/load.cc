@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <fstream>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -75,10 +76,11 @@ constexpr std::array kHashes{
 constexpr std::array<std::string_view, 4> kRootKeys{"workers", "listeners", "pools", "limits"};
 constexpr std::array<std::string_view, 5> kListenerKeys{"name", "listen", "protocol", "pool",
                                                         "backlog"};
-constexpr std::array<std::string_view, 6> kLimitKeys{"item_size_max",          "request_line_max",
+constexpr std::array<std::string_view, 7> kLimitKeys{"item_size_max",          "request_line_max",
                                                      "client_pipeline_max",    "client_output_max",
-                                                     "client_output_hard_max", "reply_size_max"};
-constexpr std::array<std::string_view, 20> kPoolKeys{
+                                                     "client_output_hard_max", "reply_size_max",
+                                                     "request_size_max"};
+constexpr std::array<std::string_view, 21> kPoolKeys{
     "protocol",
     "redis",
     "distribution",
@@ -97,6 +99,7 @@ constexpr std::array<std::string_view, 20> kPoolKeys{
     "backlog",
     "client_connections",
     "redis_auth",
+    "redis_auth_file",
     "redis_db",
     "servers",
 };
@@ -660,9 +663,6 @@ PoolConfig Loader::load_pool(const std::string& name, const Value& v) {
     const Value& later = redis_later ? *redis_value : *protocol_value;
     error(later, std::string("protocol: ") + std::string(to_string(pool.protocol)) +
                      " contradicts redis: " + (*redis ? "true" : "false"));
-  } else if (pool.protocol == Protocol::kRedis) {
-    error(protocol == Protocol::kRedis ? *protocol_value : *redis_value,
-          "protocol redis is not supported yet");
   }
 
   if (const Value* x = f.get("distribution")) {
@@ -711,17 +711,47 @@ PoolConfig Loader::load_pool(const std::string& name, const Value& v) {
     // twemproxy's per-pool client cap; accepted and ignored (see config/README.md).
     read_int(*x, 0, std::numeric_limits<int32_t>::max());
   }
-  if (const Value* x = f.get("redis_auth")) {
+  // twemproxy's redis_auth (the password cachegate sends with AUTH on every new server
+  // connection) and redis_db (the database its connections SELECT); redis_auth_file is the same
+  // password read from a file, so that it need not sit in the configuration.
+  const Value* auth = f.get("redis_auth");
+  const Value* auth_file = f.get("redis_auth_file");
+  const Value* db = f.get("redis_db");
+  for (const Value* x : {auth, auth_file, db}) {
+    if (x != nullptr && pool.protocol != Protocol::kRedis)
+      error(*x, "only for redis pools (this pool's protocol is memcached)");
+  }
+  if (auth && auth_file) error(*auth_file, "give redis_auth or redis_auth_file, not both");
+  if (auth) {
     // Never echo the value: it is a password.
-    if (!x->node.IsScalar()) {
-      error(*x, "expected a string, got " +
-                    std::string(x->node.IsNull() ? "nothing" : describe(x->node)));
+    if (!auth->node.IsScalar()) {
+      error(*auth, "expected a string, got " +
+                       std::string(auth->node.IsNull() ? "nothing" : describe(auth->node)));
     } else {
-      error(*x, "not supported yet");
+      pool.redis_auth = auth->node.Scalar();
+      if (pool.redis_auth.empty()) error(*auth, "must not be empty");
     }
   }
-  if (const Value* x = f.get("redis_db")) {
-    if (read_int(*x, 0, std::numeric_limits<int32_t>::max())) error(*x, "not supported yet");
+  if (auth_file) {
+    if (auto path = read_string(*auth_file)) {
+      std::ifstream in(*path, std::ios::binary);
+      std::stringstream content;
+      content << in.rdbuf();
+      if (!in) {
+        error(*auth_file, "cannot read " + quoted(*path));
+      } else {
+        pool.redis_auth = content.str();
+        // A trailing newline is the file's, not the password's.
+        while (!pool.redis_auth.empty() &&
+               (pool.redis_auth.back() == '\n' || pool.redis_auth.back() == '\r'))
+          pool.redis_auth.pop_back();
+        if (pool.redis_auth.empty()) error(*auth_file, quoted(*path) + " is empty");
+      }
+    }
+  }
+  if (db) {
+    if (auto n = read_int(*db, 0, std::numeric_limits<int32_t>::max()))
+      pool.redis_db = static_cast<uint32_t>(*n);
   }
 
   const Value* listen = f.get("listen");
@@ -876,7 +906,6 @@ void Loader::load_listener(const Value& v) {
   if (const Value* x = f.get("protocol")) {
     if (auto protocol = read_enum(*x, kProtocols, "protocol")) {
       d.config.protocol = *protocol;
-      if (*protocol == Protocol::kRedis) error(*x, "protocol redis is not supported yet");
       if (pool && pool->protocol != *protocol) {
         error(*x, "protocol " + std::string(to_string(*protocol)) + " does not match pool " +
                       quoted(pool->name) + "'s protocol " + std::string(to_string(pool->protocol)));
@@ -957,6 +986,9 @@ void Loader::load_limits(const Value* v, Limits& out) {
   }
   if (const Value* x = f.get("reply_size_max")) {
     if (auto n = read_size(*x)) out.reply_size_max = *n;
+  }
+  if (const Value* x = f.get("request_size_max")) {
+    if (auto n = read_size(*x)) out.request_size_max = *n;
   }
   // The hard cap must leave room for the largest single reply and for the soft limit, or a
   // client could be cut off for one legitimate request. Unless given, it grows with them.

@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "backends/log.h"
 #include "cachegate/version.h"
 #include "proxy/log.h"
 #include "proxy/stats.h"
@@ -63,6 +64,8 @@ std::string describe(const tcp::endpoint& e) {
 }  // namespace
 
 int run_proxy(const config::Config& config) {
+  backends::set_warning_sink(
+      [](std::string_view message) { write_log(LogLevel::kWarning, message); });
   asio::io_context main_io(1);
 
   std::vector<std::vector<tcp::endpoint>> server_endpoints(config.pools.size());

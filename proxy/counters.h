@@ -48,6 +48,9 @@ struct alignas(64) WorkerCounters {
   Counter flush_refused;
   Counter paused_reads;         // times a client hit its pipeline/output bound and reading paused
   Counter output_limit_closes;  // clients disconnected for holding too many reply bytes
+  Counter redis_commands;       // Redis requests received
+  Counter redis_crossslot;      // refused: keys on several servers
+  Counter redis_unsupported;    // refused: a command cachegate does not carry
 };
 
 }  // namespace cachegate::proxy

@@ -7,6 +7,7 @@
 
 #include "proxy/log.h"
 #include "proxy/memcache_session.h"
+#include "proxy/redis_session.h"
 #include "proxy/stats.h"
 
 namespace cachegate::proxy {
@@ -157,7 +158,12 @@ void Worker::accept_next(ListenerRuntime& listener) {
           accept_next(listener);
           return;
         }
-        ClientSession* session = new MemcacheSession(*this, *listener.pool, fd, next_session_id_++);
+        ClientSession* session;
+        if (listener.config->protocol == config::Protocol::kRedis) {
+          session = new RedisSession(*this, *listener.pool, fd, next_session_id_++);
+        } else {
+          session = new MemcacheSession(*this, *listener.pool, fd, next_session_id_++);
+        }
         routing::Ref<ClientSession> hold(session);
         session->start();
         accept_next(listener);

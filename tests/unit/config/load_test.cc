@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/temp_dir.h"
+
 #include "config/load.h"
 
 namespace cachegate::config {
@@ -861,11 +863,10 @@ listeners:
   SECTION("protocol") {
     CHECK(require_ok(with_listener_line("protocol: memcached")).config.listeners[0].protocol ==
           Protocol::kMemcached);
-    require_errors(load(with_listener_line("protocol: redis")),
-                   {{"listeners[0].protocol", 9, 15, "protocol redis is not supported yet"},
-                    {"listeners[0].protocol", 9, 15,
-                     "protocol redis does not match pool 'cache''s protocol memcached"}});
-    require_errors(load(yaml(R"(
+    require_error(with_listener_line("protocol: redis"),
+                  {"listeners[0].protocol", 9, 15,
+                   "protocol redis does not match pool 'cache''s protocol memcached"});
+    require_error(yaml(R"(
 pools:
   cache:
     protocol: redis
@@ -876,10 +877,9 @@ listeners:
     listen: 127.0.0.1:22122
     protocol: memcached
     pool: cache
-)")),
-                   {{"pools.cache.protocol", 3, 15, "protocol redis is not supported yet"},
-                    {"listeners[0].protocol", 9, 15,
-                     "protocol memcached does not match pool 'cache''s protocol redis"}});
+)"),
+                  {"listeners[0].protocol", 9, 15,
+                   "protocol memcached does not match pool 'cache''s protocol redis"});
   }
 }
 
@@ -887,10 +887,11 @@ TEST_CASE("pool protocol and twemproxy's redis key", "[config]") {
   CHECK(require_ok(with_pool_line("redis: false")).config.pools[0].protocol ==
         Protocol::kMemcached);
   CHECK(require_ok(with_pool_line("protocol: memcached")).ok());
-  require_error(with_pool_line("protocol: redis"),
-                {"pools.cache.protocol", 9, 15, "protocol redis is not supported yet"});
-  require_error(with_pool_line("redis: true"),
-                {"pools.cache.redis", 9, 12, "protocol redis is not supported yet"});
+  // The listener takes its pool's protocol when it names none.
+  const LoadResult redis = require_ok(with_pool_line("protocol: redis"));
+  CHECK(redis.config.pools[0].protocol == Protocol::kRedis);
+  CHECK(redis.config.listeners[0].protocol == Protocol::kRedis);
+  CHECK(require_ok(with_pool_line("redis: true")).config.pools[0].protocol == Protocol::kRedis);
   require_error(with_pool_line("redis: 1"),
                 {"pools.cache.redis", 9, 12, "expected true or false, got '1'"});
 
@@ -912,19 +913,64 @@ pools:
                 {"pools.cache.protocol", 10, 15, "protocol: redis contradicts redis: false"});
 }
 
-TEST_CASE("twemproxy's redis_auth and redis_db are recognised but not supported yet", "[config]") {
-  const LoadResult r = load(with_pool_line("redis_auth: s3cret-password"));
-  require_errors(r, {{"pools.cache.redis_auth", 9, 17, "not supported yet"}});
+// A redis pool (line 7) with one more line at line 8, column 5.
+std::string with_redis_pool_line(std::string_view line) {
+  return yaml(R"(
+listeners:
+  - name: r
+    listen: 127.0.0.1:22122
+    pool: cache
+pools:
+  cache:
+    redis: true
+)") + "    " + std::string(line) + "\n    servers:\n      - 127.0.0.1:6379:1\n";
+}
+
+TEST_CASE("twemproxy's redis_auth and redis_db, and redis_auth_file", "[config]") {
+  const LoadResult r = require_ok(with_redis_pool_line("redis_auth: s3cret-password"));
+  CHECK(r.config.pools[0].redis_auth == "s3cret-password");
+  CHECK(require_ok(with_redis_pool_line("redis_db: 3")).config.pools[0].redis_db == 3);
+  CHECK(require_ok(with_redis_pool_line("redis_db: 0")).config.pools[0].redis_db == 0);
+
   // The value is a password: it must not appear in any message.
-  CHECK(format_errors(r).find("s3cret") == std::string::npos);
-  require_error(with_pool_line("redis_auth: [a]"),
-                {"pools.cache.redis_auth", 9, 17, "expected a string, got a list"});
+  const LoadResult wrong = load(with_pool_line("redis_auth: s3cret-password"));
+  require_errors(wrong, {{"pools.cache.redis_auth", 9, 17, "only for redis pools"}});
+  CHECK(format_errors(wrong).find("s3cret") == std::string::npos);
+  require_error(with_redis_pool_line("redis_auth: [a]"),
+                {"pools.cache.redis_auth", 8, 17, "expected a string, got a list"});
+  require_error(with_redis_pool_line("redis_auth: ''"),
+                {"pools.cache.redis_auth", 8, 17, "must not be empty"});
   require_error(with_pool_line("redis_db: 3"),
-                {"pools.cache.redis_db", 9, 15, "not supported yet"});
-  require_error(with_pool_line("redis_db: -1"),
-                {"pools.cache.redis_db", 9, 15, "must not be negative, got -1"});
-  require_error(with_pool_line("redis_db: db3"),
-                {"pools.cache.redis_db", 9, 15, "expected an integer, got 'db3'"});
+                {"pools.cache.redis_db", 9, 15, "only for redis pools"});
+  require_error(with_redis_pool_line("redis_db: -1"),
+                {"pools.cache.redis_db", 8, 15, "must not be negative, got -1"});
+  require_error(with_redis_pool_line("redis_db: db3"),
+                {"pools.cache.redis_db", 8, 15, "expected an integer, got 'db3'"});
+
+  testing::TempDir dir;
+  const std::string file = dir.write_file("redis.pass", "from-a-file\n");
+  CHECK(require_ok(with_redis_pool_line("redis_auth_file: " + file)).config.pools[0].redis_auth ==
+        "from-a-file");
+  require_error(with_redis_pool_line("redis_auth_file: " + dir.path() + "/missing"),
+                {"pools.cache.redis_auth_file", 8, 22, "cannot read"});
+  const std::string empty = dir.write_file("empty.pass", "\n");
+  require_error(with_redis_pool_line("redis_auth_file: " + empty),
+                {"pools.cache.redis_auth_file", 8, 22, "is empty"});
+  require_error(yaml(R"(
+listeners:
+  - name: r
+    listen: 127.0.0.1:22122
+    pool: cache
+pools:
+  cache:
+    redis: true
+    redis_auth: x
+    redis_auth_file: )" + file + R"(
+    servers:
+      - 127.0.0.1:6379:1
+)"),
+                {"pools.cache.redis_auth_file", 9, 22,
+                 "give redis_auth or redis_auth_file, not both"});
 }
 
 TEST_CASE("client_connections is accepted and ignored", "[config]") {

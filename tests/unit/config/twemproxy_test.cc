@@ -112,25 +112,29 @@ TEST_CASE("twemproxy's example configuration", "[config][twemproxy]") {
   const std::vector<std::string> pools = nutcracker_pools();
   REQUIRE(pools.size() == 5);  // alpha, beta, gamma, delta, omega
 
-  SECTION("as a whole: the redis pools and the unix socket are the only errors") {
+  SECTION("as a whole: the unix socket listener is the only error") {
     const std::string text = under_pools(pools);
     REQUIRE(text == under_pools({std::string(kNutcrackerYml)}));
     const LoadResult r = load_config_string(text, "nutcracker.yml");
     INFO(format_errors(r));
-    REQUIRE(r.errors.size() == 3);
-    CHECK(r.errors[0].path == "pools.alpha.redis");
-    CHECK(r.errors[0].where.line == 7);
-    CHECK(r.errors[0].where.column == 12);
-    CHECK(r.errors[0].message == "protocol redis is not supported yet");
-    CHECK(r.errors[1].path == "pools.beta.redis");
-    CHECK(r.errors[1].where.line == 20);
-    CHECK(r.errors[1].where.column == 12);
-    CHECK(r.errors[1].message == "protocol redis is not supported yet");
-    CHECK(r.errors[2].path == "pools.omega.listen");
-    CHECK(r.errors[2].where.line == 62);
-    CHECK(r.errors[2].where.column == 13);
-    CHECK(r.errors[2].message ==
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].path == "pools.omega.listen");
+    CHECK(r.errors[0].where.line == 62);
+    CHECK(r.errors[0].where.column == 13);
+    CHECK(r.errors[0].message ==
           "'/tmp/gamma' is a unix socket path; unix sockets are not supported");
+  }
+
+  SECTION("its redis pools load as redis pools") {
+    const LoadResult r = load_config_string(under_pools({pools[0], pools[1]}), "nutcracker.yml");
+    INFO(format_errors(r));
+    REQUIRE(r.ok());
+    REQUIRE(r.config.pools.size() == 2);
+    CHECK(r.config.pools[0].protocol == Protocol::kRedis);
+    CHECK(r.config.pools[1].protocol == Protocol::kRedis);
+    CHECK(r.config.pools[1].hash_tag == "{}");
+    REQUIRE(r.config.listeners.size() == 2);
+    CHECK(r.config.listeners[0].protocol == Protocol::kRedis);
   }
 
   SECTION("its memcached pools on TCP load unchanged, each with its own listener") {

@@ -1,0 +1,516 @@
+#include "proxy/redis_session.h"
+
+#include <cctype>
+#include <charconv>
+#include <cstring>
+
+#include "cachegate/version.h"
+#include "proxy/counters.h"
+#include "proxy/worker.h"
+#include "routing/resp_fanout.h"
+
+namespace cachegate::proxy {
+
+namespace resp = protocol::resp;
+namespace redis = protocol::redis;
+using routing::RedisPolicy;
+using routing::RedisRoute;
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+bool parse_int(std::string_view s, int64_t& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+constexpr std::string_view kCrossSlot = "CROSSSLOT Keys in request don't hash to the same slot";
+
+}  // namespace
+
+RedisSession::RedisSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id)
+    : ClientSession(worker, pool, fd, id),
+      parser_(resp::RequestLimits{1024 * 1024, worker.limits().request_size_max, 64 * 1024}) {}
+
+// --- input -------------------------------------------------------------------------------------
+
+void RedisSession::process_input() {
+  while (!closing_) {
+    if (!can_take_more()) {
+      pause_reading();
+      return;
+    }
+    if (in_.empty() || needed_ > in_.size()) break;
+    resp::Request request;
+    const auto status = parser_.parse(in_.data(), in_.size(), request);
+    if (status == resp::ParseStatus::kNeedMore) {
+      needed_ = parser_.needed();
+      break;
+    }
+    needed_ = 0;
+    if (status == resp::ParseStatus::kInvalid) {
+      // Framing is lost: answer as redis does, then close.
+      counters_.client_errors.add();
+      reply_error(std::string("ERR ") + std::string(parser_.error()));
+      in_.clear();
+      close_when_done();
+      break;
+    }
+    if (!request.empty()) dispatch(request, in_.data());
+    in_.consume(request.length);
+  }
+  input_done();
+}
+
+void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
+  const auto& args = parser_.args();
+  args_ = args.data();
+  argc_ = args.size();
+  if (request.is_inline) {
+    // Servers are sent multibulk: the inline form's quoting rules are redis-cli's business.
+    inline_rewrite_.clear();
+    resp::append_command(inline_rewrite_, args_, argc_);
+    request_bytes_ = inline_rewrite_;
+  } else {
+    request_bytes_ = std::string_view(bytes, request.length);
+  }
+  counters_.redis_commands.add();
+
+  // CLIENT SETINFO (redis 7.2) is newer than the command table; clients send it when they
+  // connect and only need it accepted.
+  if (argc_ >= 2 && iequals(args_[0], "client") && iequals(args_[1], "setinfo")) {
+    if (argc_ != 4)
+      return reply_error("ERR wrong number of arguments for 'client|setinfo' command");
+    if (iequals(args_[2], "lib-name")) {
+      lib_name_.assign(args_[3]);
+    } else if (iequals(args_[2], "lib-ver")) {
+      lib_version_.assign(args_[3]);
+    } else {
+      return reply_error("ERR Unrecognized option '" + std::string(args_[2]) + "'");
+    }
+    return reply_local("+OK\r\n");
+  }
+
+  const redis::Resolved resolved = redis::resolve(args_, argc_);
+  if (resolved.status != redis::Dispatch::kOk) {
+    counters_.client_errors.add();
+    return reply_error(redis::dispatch_error(resolved, args_, argc_));
+  }
+  const redis::CommandInfo& command = *resolved.command;
+  RedisPolicy policy = routing::redis_policy(command);
+  // XREAD and XREADGROUP block only when asked to (BLOCK); otherwise they are plain reads.
+  if (policy.route == RedisRoute::kUnsupported &&
+      (command.name == "xread" || command.name == "xreadgroup")) {
+    bool blocks = false;
+    for (size_t i = 1; i < argc_; ++i)
+      blocks = blocks || iequals(args_[i], "block");
+    if (!blocks) policy = routing::routed(RedisRoute::kKeyed);
+  }
+  switch (policy.route) {
+    case RedisRoute::kLocal:
+      return answer_local(command);
+    case RedisRoute::kKeyed:
+      return route_keyed(command);
+    case RedisRoute::kSplit:
+      return route_split(command, policy);
+    case RedisRoute::kAllServers:
+      return route_all(command, policy);
+    case RedisRoute::kOneServer: {
+      const uint32_t server = first_live_server();
+      if (server == routing::Distribution::kNoServer) return reply_error(failure_reply_text());
+      return forward_to(server);
+    }
+    case RedisRoute::kScan:
+      return route_scan();
+    case RedisRoute::kUnsupported:
+      counters_.redis_unsupported.add();
+      return reply_error("ERR command '" + std::string(command.name) +
+                         "' is not supported by cachegate: " + std::string(policy.why));
+  }
+}
+
+// --- routing -----------------------------------------------------------------------------------
+
+void RedisSession::forward_to(uint32_t server) {
+  forward(server, &request_bytes_, 1, shape());
+}
+
+uint32_t RedisSession::first_live_server() const {
+  for (uint32_t s = 0; s < pool_.size(); ++s)
+    if (pool_.is_live(s)) return s;
+  return routing::Distribution::kNoServer;
+}
+
+void RedisSession::route_keyed(const redis::CommandInfo& command) {
+  if (!redis::key_positions(command, args_, argc_, key_index_) || key_index_.empty()) {
+    // No key (EVAL with numkeys 0) or keys the server will refuse to find (a bad numkeys): one
+    // server decides, and answers the error itself when there is one.
+    const uint32_t server = pool_.server_for("");
+    if (server == routing::Distribution::kNoServer) return reply_error(failure_reply_text());
+    return forward_to(server);
+  }
+  // SORT's BY and GET patterns name keys only known at run time, from the sorted values; on a
+  // pool they would silently read another server's empty keyspace.
+  if (command.name == "sort" || command.name == "sort_ro") {
+    for (size_t i = 2; i + 1 < argc_; ++i) {
+      if ((iequals(args_[i], "by") && args_[i + 1].find('*') != std::string_view::npos) ||
+          (iequals(args_[i], "get") && args_[i + 1] != "#")) {
+        return reply_error(
+            "ERR SORT with BY or GET patterns is not supported by cachegate: the keys they "
+            "read may live on other servers");
+      }
+    }
+  }
+  uint32_t server = routing::Distribution::kNoServer;
+  for (size_t i = 0; i < key_index_.size(); ++i) {
+    const uint32_t s = pool_.server_for(args_[key_index_[i]]);
+    if (s == routing::Distribution::kNoServer) return reply_error(failure_reply_text());
+    if (i > 0 && s != server) {
+      counters_.redis_crossslot.add();
+      return reply_error(kCrossSlot);
+    }
+    server = s;
+  }
+  forward_to(server);
+}
+
+void RedisSession::route_split(const redis::CommandInfo& command, const RedisPolicy& policy) {
+  if (!redis::key_positions(command, args_, argc_, key_index_) || key_index_.empty())
+    return route_keyed(command);
+  server_of_key_.resize(key_index_.size());
+  bool one_server = true;
+  for (size_t i = 0; i < key_index_.size(); ++i) {
+    server_of_key_[i] = pool_.server_for(args_[key_index_[i]]);
+    if (server_of_key_[i] == routing::Distribution::kNoServer)
+      return reply_error(failure_reply_text());
+    one_server = one_server && server_of_key_[i] == server_of_key_[0];
+  }
+  if (one_server) return forward_to(server_of_key_[0]);
+  for (uint32_t s : server_of_key_)
+    if (!pool_.server(s).available())
+      return reply_local(failure_reply(routing::Failure::kUnavailable));
+  counters_.multiget_fanouts.add();
+  const uint32_t cookie = open_slot();
+  count_in_flight();
+  routing::RespFanout::start_keyed(pool_, args_, argc_, key_index_, server_of_key_,
+                                   command.name == "mset", policy.merge, shape(), *this, cookie,
+                                   id());
+}
+
+void RedisSession::route_all(const redis::CommandInfo& command, const RedisPolicy& policy) {
+  if (policy.flush && !pool_.config().allow_flush) {
+    counters_.flush_refused.add();
+    return reply_error("ERR " + upper(command.name) + " is disabled for pool '" +
+                       pool_.config().name + "' (set allow_flush: true to enable it)");
+  }
+  for (uint32_t s = 0; s < pool_.size(); ++s)
+    if (!pool_.server(s).available())
+      return reply_local(failure_reply(routing::Failure::kUnavailable));
+  const uint32_t cookie = open_slot();
+  count_in_flight();
+  const std::string prefix = policy.merge == routing::RespMerge::kInfo ? info_section() : "";
+  routing::RespFanout::start_pool(pool_, request_bytes_, policy.merge, shape(), protocol_, prefix,
+                                  *this, cookie, id());
+}
+
+void RedisSession::route_scan() {
+  routing::ScanCursor cursor;
+  if (!routing::decode_scan_cursor(args_[1], pool_.size(), cursor))
+    return reply_error("ERR invalid cursor");
+  if (!pool_.is_live(cursor.server)) return reply_error(failure_reply_text());
+  const uint32_t cookie = open_slot();
+  count_in_flight();
+  routing::ScanRequest::start(pool_, cursor, args_ + 2, argc_ - 2, shape(), *this, cookie, id());
+}
+
+// --- answered here -----------------------------------------------------------------------------
+
+void RedisSession::reply_error(std::string_view text) {
+  scratch_.clear();
+  resp::append_error(scratch_, text);
+  reply_local(scratch_);
+}
+
+std::string RedisSession::failure_reply(routing::Failure failure) {
+  std::string out;
+  resp::append_error(out, "ERR cachegate: " + std::string(routing::failure_text(failure)));
+  return out;
+}
+
+std::string RedisSession::failure_reply_text() const {
+  return "ERR cachegate: " + std::string(routing::failure_text(routing::Failure::kNoServer));
+}
+
+uint64_t RedisSession::client_id() const {
+  // Unique in the process: sessions are numbered per worker.
+  return static_cast<uint64_t>(id()) * worker_.config().workers + worker_.index() + 1;
+}
+
+void RedisSession::answer_local(const redis::CommandInfo& command) {
+  const std::string_view name = command.name;
+  scratch_.clear();
+  if (name == "ping") {
+    if (argc_ == 1) return reply_local("+PONG\r\n");
+    if (argc_ > 2) return reply_error(redis::wrong_arity_error(command));
+    resp::append_bulk(scratch_, args_[1]);
+    return reply_local(scratch_);
+  }
+  if (name == "echo") {
+    resp::append_bulk(scratch_, args_[1]);
+    return reply_local(scratch_);
+  }
+  if (name == "quit") {
+    reply_local("+OK\r\n");
+    return close_when_done();
+  }
+  if (name == "reset") {
+    protocol_ = 2;
+    name_.clear();
+    return reply_local("+RESET\r\n");
+  }
+  if (name == "hello") return answer_hello();
+  if (name == "auth") return answer_auth();
+  if (name == "select") return answer_select();
+  if (name.substr(0, 7) == "command") return answer_command();
+  if (name.substr(0, 6) == "client") return answer_client(command);
+  reply_error("ERR command '" + std::string(name) + "' is not supported by cachegate");
+}
+
+// Until cachegate has users of its own, it behaves as a Redis whose default user has no
+// password: AUTH with a password is a configuration mistake, the default user's AUTH succeeds.
+void RedisSession::answer_auth() {
+  if (argc_ == 2) {
+    return reply_error(
+        "ERR AUTH <password> called without any password configured for the default user. Are "
+        "you sure your configuration is correct?");
+  }
+  if (argc_ == 3 && args_[1] == "default") return reply_local("+OK\r\n");
+  reply_error("WRONGPASS invalid username-password pair or user is disabled.");
+}
+
+void RedisSession::answer_hello() {
+  int version = protocol_;
+  size_t i = 1;
+  if (argc_ >= 2) {
+    int64_t v;
+    if (!parse_int(args_[1], v) || v < 0 || v > INT32_MAX)
+      return reply_error("ERR Protocol version is not an integer or out of range");
+    if (v != 2 && v != 3) return reply_error("NOPROTO unsupported protocol version");
+    version = static_cast<int>(v);
+    i = 2;
+  }
+  std::string new_name = name_;
+  for (; i < argc_; ++i) {
+    if (iequals(args_[i], "auth") && i + 2 < argc_) {
+      if (args_[i + 1] != "default")
+        return reply_error("WRONGPASS invalid username-password pair or user is disabled.");
+      i += 2;
+    } else if (iequals(args_[i], "setname") && i + 1 < argc_) {
+      new_name.assign(args_[++i]);
+    } else {
+      return reply_error("ERR Syntax error in HELLO option '" + std::string(args_[i]) + "'");
+    }
+  }
+  protocol_ = version;
+  name_ = std::move(new_name);
+  scratch_.clear();
+  resp::append_map(scratch_, 7, protocol_);
+  resp::append_bulk(scratch_, "server");
+  resp::append_bulk(scratch_, "redis");
+  resp::append_bulk(scratch_, "version");
+  resp::append_bulk(scratch_, redis::table_redis_version());
+  resp::append_bulk(scratch_, "proto");
+  resp::append_integer(scratch_, protocol_);
+  resp::append_bulk(scratch_, "id");
+  resp::append_integer(scratch_, static_cast<int64_t>(client_id()));
+  resp::append_bulk(scratch_, "mode");
+  resp::append_bulk(scratch_, "standalone");
+  resp::append_bulk(scratch_, "role");
+  resp::append_bulk(scratch_, "master");
+  resp::append_bulk(scratch_, "modules");
+  resp::append_array(scratch_, 0);
+  reply_local(scratch_);
+}
+
+// A pool is one database to its clients: db 0, which is the servers' redis_db.
+void RedisSession::answer_select() {
+  int64_t db;
+  if (!parse_int(args_[1], db)) return reply_error("ERR value is not an integer or out of range");
+  if (db == 0 || db == static_cast<int64_t>(pool_.config().redis_db)) return reply_local("+OK\r\n");
+  reply_error(
+      "ERR DB index is out of range (cachegate serves each pool as one database: "
+      "SELECT 0)");
+}
+
+void RedisSession::answer_command() {
+  scratch_.clear();
+  auto info_of = [&](const redis::CommandInfo& c) {
+    return protocol_ >= 3 ? c.info_resp3 : c.info_resp2;
+  };
+  auto docs_of = [&](const redis::CommandInfo& c) {
+    return protocol_ >= 3 ? c.docs_resp3 : c.docs_resp2;
+  };
+  const std::string_view sub = argc_ >= 2 ? args_[1] : std::string_view();
+  if (argc_ == 1 || (iequals(sub, "info") && argc_ == 2)) {
+    const auto all = redis::all_commands();
+    resp::append_array(scratch_, all.size());
+    for (const auto& c : all)
+      scratch_.append(info_of(c));
+    return reply_local(scratch_);
+  }
+  if (iequals(sub, "count")) {
+    resp::append_integer(scratch_, static_cast<int64_t>(redis::command_count()));
+    return reply_local(scratch_);
+  }
+  if (iequals(sub, "info")) {
+    resp::append_array(scratch_, argc_ - 2);
+    for (size_t i = 2; i < argc_; ++i) {
+      if (const auto* c = redis::find_command_by_full_name(args_[i])) {
+        scratch_.append(info_of(*c));
+      } else {
+        resp::append_null(scratch_, protocol_);
+      }
+    }
+    return reply_local(scratch_);
+  }
+  if (iequals(sub, "docs")) {
+    std::string entries;
+    size_t found = 0;
+    if (argc_ == 2) {
+      for (const auto& c : redis::all_commands()) {
+        entries.append(docs_of(c));
+        ++found;
+      }
+    } else {
+      for (size_t i = 2; i < argc_; ++i) {
+        if (const auto* c = redis::find_command_by_full_name(args_[i])) {
+          entries.append(docs_of(*c));
+          ++found;
+        }
+      }
+    }
+    resp::append_map(scratch_, found, protocol_);
+    scratch_.append(entries);
+    return reply_local(scratch_);
+  }
+  if (iequals(sub, "list") && argc_ == 2) {
+    // Every command and subcommand by its full name ("config|get"), as redis lists them.
+    std::string names;
+    size_t count = 0;
+    for (const auto& c : redis::all_commands()) {
+      resp::append_bulk(names, c.name);
+      ++count;
+      for (const auto& sub_command : c.subs()) {
+        resp::append_bulk(names, sub_command.name);
+        ++count;
+      }
+    }
+    resp::append_array(scratch_, count);
+    scratch_.append(names);
+    return reply_local(scratch_);
+  }
+  if (iequals(sub, "getkeys") && argc_ >= 3) {
+    const redis::Resolved r = redis::resolve(args_ + 2, argc_ - 2);
+    if (r.status != redis::Dispatch::kOk) return reply_error("ERR Invalid command specified");
+    if (!redis::key_positions(*r.command, args_ + 2, argc_ - 2, key_index_))
+      return reply_error("ERR Invalid arguments specified for command");
+    if (key_index_.empty()) return reply_error("ERR The command has no key arguments");
+    resp::append_array(scratch_, key_index_.size());
+    for (uint32_t k : key_index_)
+      resp::append_bulk(scratch_, args_[2 + k]);
+    return reply_local(scratch_);
+  }
+  reply_error("ERR COMMAND " + upper(sub) + " is not supported by cachegate");
+}
+
+void RedisSession::answer_client(const redis::CommandInfo& command) {
+  const std::string_view name = command.name;
+  scratch_.clear();
+  if (name == "client|id") {
+    resp::append_integer(scratch_, static_cast<int64_t>(client_id()));
+    return reply_local(scratch_);
+  }
+  if (name == "client|getname") {
+    if (name_.empty()) {
+      resp::append_null(scratch_, protocol_);
+    } else {
+      resp::append_bulk(scratch_, name_);
+    }
+    return reply_local(scratch_);
+  }
+  if (name == "client|setname") {
+    for (char c : args_[2]) {
+      if (c < '!' || c > '~') {
+        return reply_error(
+            "ERR Client names cannot contain spaces, newlines or special characters.");
+      }
+    }
+    name_.assign(args_[2]);
+    return reply_local("+OK\r\n");
+  }
+  if (name == "client|info") {
+    const auto age = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::steady_clock::now() - connected_at_);
+    std::string text = "id=" + std::to_string(client_id()) + " name=" + name_ +
+                       " age=" + std::to_string(age.count()) +
+                       " db=0 resp=" + std::to_string(protocol_) + " lib-name=" + lib_name_ +
+                       " lib-ver=" + lib_version_ + " proxy=cachegate-" + kVersion + "\n";
+    if (protocol_ >= 3) {
+      scratch_ = "=" + std::to_string(text.size() + 4) + "\r\ntxt:" + text + "\r\n";
+    } else {
+      resp::append_bulk(scratch_, text);
+    }
+    return reply_local(scratch_);
+  }
+  if (name == "client|help") {
+    static constexpr std::string_view kHelp[] = {
+        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands cachegate answers are:",
+        "GETNAME",
+        "    Return the name of the current connection.",
+        "ID",
+        "    Return the ID of the current connection.",
+        "INFO",
+        "    Return information about the current client connection.",
+        "SETNAME <name>",
+        "    Assign the name <name> to the current connection.",
+        "SETINFO <LIB-NAME|LIB-VER> <value>",
+        "    Set client library name or version."};
+    resp::append_array(scratch_, std::size(kHelp));
+    for (auto line : kHelp)
+      resp::append_simple(scratch_, line);
+    return reply_local(scratch_);
+  }
+  reply_error("ERR CLIENT " + upper(name.substr(7)) + " is not supported by cachegate");
+}
+
+std::string RedisSession::info_section() const {
+  size_t ejected = 0;
+  for (uint32_t s = 0; s < pool_.size(); ++s)
+    ejected += pool_.is_live(s) ? 0 : 1;
+  std::string text = "# Cachegate\r\n";
+  text += "cachegate_version:" + std::string(kVersion) + "\r\n";
+  text += "workers:" + std::to_string(worker_.config().workers) + "\r\n";
+  text += "pool:" + pool_.config().name + "\r\n";
+  text += "pool_servers:" + std::to_string(pool_.size()) + "\r\n";
+  text += "pool_servers_ejected:" + std::to_string(ejected) + "\r\n";
+  text += "redis_commands_table:" + std::string(redis::table_redis_version()) + "\r\n";
+  text += "\r\n";
+  return text;
+}
+
+}  // namespace cachegate::proxy

@@ -1,0 +1,70 @@
+#pragma once
+
+// A Redis client connection (RESP2, or RESP3 after HELLO 3; multibulk and inline requests).
+//
+// Each request is resolved against the command table (unknown commands and wrong arity are
+// answered with Redis's own errors), then handled by its routing::RedisPolicy: forwarded
+// unmodified to the server of its keys, split per server (MGET, MSET, DEL, …), sent to every
+// server and merged (DBSIZE, KEYS, FLUSHALL, INFO, …), iterated over the servers (SCAN), or
+// answered here (PING, HELLO, SELECT, COMMAND, CLIENT …). A RESP3 client's requests travel on
+// server connections that said HELLO 3, so replies are forwarded as the server wrote them.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "protocol/redis_commands.h"
+#include "protocol/resp.h"
+#include "proxy/client_session.h"
+#include "routing/redis_policy.h"
+
+namespace cachegate::proxy {
+
+class RedisSession final : public ClientSession {
+ public:
+  RedisSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id);
+
+ private:
+  void process_input() override;
+  std::string failure_reply(routing::Failure failure) override;
+  std::string failure_reply_text() const;  // every server of the pool ejected
+
+  void dispatch(const protocol::resp::Request& request, const char* bytes);
+  void forward_to(uint32_t server);
+  void route_keyed(const protocol::redis::CommandInfo& command);
+  void route_split(const protocol::redis::CommandInfo& command,
+                   const routing::RedisPolicy& policy);
+  void route_all(const protocol::redis::CommandInfo& command, const routing::RedisPolicy& policy);
+  void route_scan();
+  void answer_local(const protocol::redis::CommandInfo& command);
+  void answer_hello();
+  void answer_auth();
+  void answer_select();
+  void answer_command();
+  void answer_client(const protocol::redis::CommandInfo& command);
+  void reply_error(std::string_view text);  // text without '-' and CRLF
+  uint32_t first_live_server() const;
+  std::string info_section() const;
+  uint64_t client_id() const;
+  protocol::ReplyShape shape() const {
+    return protocol_ >= 3 ? protocol::ReplyShape::kResp3 : protocol::ReplyShape::kResp2;
+  }
+
+  protocol::resp::RequestParser parser_;
+  // The request being dispatched: its arguments and the bytes to forward (the client's own, or a
+  // multibulk rewrite of an inline request).
+  const std::string_view* args_ = nullptr;
+  size_t argc_ = 0;
+  std::string_view request_bytes_;
+  std::string inline_rewrite_;
+  std::vector<uint32_t> key_index_;
+  std::vector<uint32_t> server_of_key_;
+  std::string scratch_;
+  int protocol_ = 2;
+  std::string name_;  // CLIENT SETNAME
+  std::string lib_name_, lib_version_;
+  std::chrono::steady_clock::time_point connected_at_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace cachegate::proxy
