@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: direct memcached vs twemproxy (nutcracker) vs cachegate, on the same two
-# memcached servers and the same workloads, rounds alternating between targets.
+# Side-by-side benchmark: direct access vs twemproxy (nutcracker) vs cachegate, on the same two
+# memcached servers (cachegate_loadgen workloads) and the same two redis-server shards
+# (redis-benchmark workloads), rounds alternating between targets.
 # See bench/README.md for what is measured and how to read the table.
 set -euo pipefail
 
@@ -11,7 +12,8 @@ do_build=1
 rounds=3
 duration=5
 warmup=1
-workloads="getset,multiget,pipeline"
+protocols="memcached,redis"
+workloads=""
 targets="direct,twemproxy,cachegate"
 connections=32
 pipeline_connections=8
@@ -22,6 +24,9 @@ lg_threads=1
 pin="split"
 nice_level=0
 cachegate_bin=""
+redis_clients=50
+redis_pipeline=16
+redis_duration=3
 
 usage() {
   cat <<EOF
@@ -29,16 +34,24 @@ usage: bash bench/run.sh [options]
   --build-dir DIR            CMake build directory (default: build)
   --no-build                 use the binaries already in the build directory
   --cachegate PATH           cachegate binary (default: BUILD/cachegate)
+  --protocols LIST           comma-separated: memcached,redis (default both)
   --rounds N                 rounds per workload, targets alternate in each (default $rounds)
-  --duration S               measured seconds per run (default $duration)
+  --duration S               measured seconds per memcached run (default $duration)
   --warmup S                 warm-up seconds per run, not measured (default $warmup)
-  --workloads LIST           comma-separated: getset,multiget,pipeline (default all)
+  --workloads LIST           comma-separated, of: getset,multiget,pipeline (memcached),
+                             redis-set,redis-get,redis-mset,redis-set-P16,redis-get-P16,
+                             redis-mset-P16 (redis; the number is --redis-pipeline)
+                             (default: all of the selected protocols)
   --targets LIST             comma-separated: direct,twemproxy,cachegate (default all)
   --connections C            connections for getset and multiget (default $connections)
   --pipeline-connections C   connections for pipeline (default $pipeline_connections)
   --pipeline-depth D         requests in flight per connection for pipeline (default $pipeline_depth)
   --value-size B             value size in bytes (default $value_size)
   --keys N                   key space (default $keys)
+  --redis-clients C          redis-benchmark clients (default $redis_clients; direct: half per shard)
+  --redis-pipeline P         redis-benchmark -P for the pipelined redis workloads (default $redis_pipeline)
+  --redis-duration S         measured seconds per redis run, approximate: redis-benchmark runs a
+                             request count, sized from the warm-up's rate (default $redis_duration)
   --loadgen-threads T        load generator threads (default $lg_threads)
   --pin split|none           split: load generator on CPU 1, everything else on CPU 0
                              (default $pin; needs at least 2 CPUs, else none)
@@ -53,6 +66,7 @@ while (($#)); do
     --build-dir) build_dir=$(realpath -m "$2"); shift ;;
     --no-build) do_build=0 ;;
     --cachegate) cachegate_bin=$(realpath -m "$2"); shift ;;
+    --protocols) protocols=$2; shift ;;
     --rounds) rounds=$2; shift ;;
     --duration) duration=$2; shift ;;
     --warmup) warmup=$2; shift ;;
@@ -66,6 +80,9 @@ while (($#)); do
     --loadgen-threads) lg_threads=$2; shift ;;
     --pin) pin=$2; shift ;;
     --nice) nice_level=$2; shift ;;
+    --redis-clients) redis_clients=$2; shift ;;
+    --redis-pipeline) redis_pipeline=$2; shift ;;
+    --redis-duration) redis_duration=$2; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -75,7 +92,43 @@ done
 case "$pin" in split | none) ;; *) echo "run.sh: --pin must be split or none" >&2; exit 2 ;; esac
 if [[ $pin == split && $(nproc) -lt 2 ]]; then pin=none; fi
 
-for tool in memcached nutcracker taskset awk; do
+if ((redis_clients < 2 || redis_pipeline < 2)); then
+  echo "run.sh: --redis-clients and --redis-pipeline must be at least 2" >&2
+  exit 2
+fi
+
+# The workloads of each protocol family; --workloads picks among them, --protocols picks families.
+mc_all="getset,multiget,pipeline"
+redis_all="redis-set,redis-get,redis-mset,redis-set-P$redis_pipeline,redis-get-P$redis_pipeline,redis-mset-P$redis_pipeline"
+in_list() { [[ ",$2," == *",$1,"* ]]; }  # item list
+for p in ${protocols//,/ }; do
+  in_list "$p" memcached,redis || { echo "run.sh: unknown protocol $p (memcached, redis)" >&2; exit 2; }
+done
+if [[ -n $workloads ]]; then
+  for w in ${workloads//,/ }; do
+    in_list "$w" "$mc_all,$redis_all" || { echo "run.sh: unknown workload $w" >&2; usage >&2; exit 2; }
+  done
+fi
+pick_workloads() {  # family all-of-family
+  local w picked=""
+  in_list "$1" "$protocols" || return 0
+  for w in ${2//,/ }; do
+    if [[ -z $workloads ]] || in_list "$w" "$workloads"; then picked+="${picked:+,}$w"; fi
+  done
+  echo "$picked"
+}
+mc_workloads=$(pick_workloads memcached "$mc_all")
+redis_workloads=$(pick_workloads redis "$redis_all")
+if [[ -z $mc_workloads && -z $redis_workloads ]]; then
+  echo "run.sh: no workload selected (--protocols $protocols, --workloads $workloads)" >&2
+  exit 2
+fi
+workloads="$mc_workloads${mc_workloads:+${redis_workloads:+,}}$redis_workloads"
+
+tools=(nutcracker taskset awk)
+if [[ -n $mc_workloads ]]; then tools+=(memcached); fi
+if [[ -n $redis_workloads ]]; then tools+=(redis-server redis-benchmark redis-cli); fi
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || { echo "run.sh: $tool not found (scripts/setup.sh installs it)" >&2; exit 1; }
 done
 
@@ -89,12 +142,14 @@ notes=()
 pids=()
 autogroup_nice=""
 loadgen_pid=""
+bench_pids=()
 keep_logs=0
 
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
   if [[ -n $loadgen_pid ]]; then pids+=("$loadgen_pid"); fi
+  pids+=("${bench_pids[@]}")
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [[ -n $autogroup_nice ]]; then echo "$autogroup_nice" >"/proc/$$/autogroup" 2>/dev/null || true; fi
@@ -150,6 +205,10 @@ if want_target cachegate && [[ ! -x $cachegate_bin ]]; then
   note "no cachegate binary at $cachegate_bin: the cachegate column is skipped"
   targets=$(echo ",$targets," | sed 's/,cachegate,/,/; s/^,//; s/,$//')
 fi
+# Each family has its own list: a proxy that does not start for one protocol keeps the other.
+mc_targets=$targets
+redis_targets=$targets
+without_cachegate() { echo ",$1," | sed 's/,cachegate,/,/; s/^,//; s/,$//'; }
 
 # ---- servers -----------------------------------------------------------------------------------
 core_server=()
@@ -172,7 +231,8 @@ fi
 user_opt=()
 if [[ $(id -u) -eq 0 ]]; then user_opt=(-u nobody); fi
 
-read -r mc1_port mc2_port nc_port nc_stats_port cg_port < <("$loadgen" --free-ports 5)
+read -r mc1_port mc2_port nc_port nc_stats_port cg_port rd1_port rd2_port ncr_port ncr_stats_port \
+  cgr_port < <("$loadgen" --free-ports 10)
 
 wait_port() {  # port pid name
   local i
@@ -192,15 +252,47 @@ start_memcached() {  # port variable-for-pid
   wait_port "$1" "$pid" || { echo "run.sh: memcached on port $1 did not start" >&2; exit 1; }
   printf -v "$2" '%s' "$pid"
 }
-mc1_pid="" mc2_pid=""
-start_memcached "$mc1_port" mc1_pid
-start_memcached "$mc2_port" mc2_pid
-mc_pids="$mc1_pid,$mc2_pid"
 
-nc_pid=""
-if want_target twemproxy; then
-  cat >"$work/nutcracker.yml" <<EOF
-cache:
+start_redis() {  # port variable-for-pid
+  # --dir: nothing is saved (no RDB, no AOF), but should anything be written it lands in $work.
+  "${core_server[@]}" redis-server --port "$1" --bind 127.0.0.1 --save "" --appendonly no \
+    --daemonize no --dir "$work" >"$work/redis-$1.log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  wait_port "$1" "$pid" || { echo "run.sh: redis-server on port $1 did not start" >&2; exit 1; }
+  printf -v "$2" '%s' "$pid"
+}
+
+start_nutcracker() {  # name config-body port stats-port variable-for-pid
+  printf '%s\n' "$2" >"$work/$1.yml"
+  "${core_server[@]}" nutcracker -c "$work/$1.yml" -s "$4" -a 127.0.0.1 -o "$work/$1.log" &
+  local pid=$!
+  pids+=("$pid")
+  wait_port "$3" "$pid" || { echo "run.sh: nutcracker ($1) did not start" >&2; exit 1; }
+  printf -v "$5" '%s' "$pid"
+}
+
+start_cachegate() {  # name config-body port variable-for-pid; returns 1 if it did not start
+  printf '%s\n' "$2" >"$work/$1.yaml"
+  "${core_server[@]}" "$cachegate_bin" -c "$work/$1.yaml" >"$work/$1.log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  if ! wait_port "$3" "$pid"; then
+    tail -5 "$work/$1.log" >&2 || true
+    kill "$pid" 2>/dev/null || true
+    return 1
+  fi
+  printf -v "$4" '%s' "$pid"
+}
+
+mc1_pid="" mc2_pid="" mc_pids="" nc_pid="" cg_pid=""
+if [[ -n $mc_workloads ]]; then
+  start_memcached "$mc1_port" mc1_pid
+  start_memcached "$mc2_port" mc2_pid
+  mc_pids="$mc1_pid,$mc2_pid"
+
+  if in_list twemproxy "$mc_targets"; then
+    start_nutcracker nutcracker "cache:
   listen: 127.0.0.1:$nc_port
   hash: fnv1a_64
   distribution: ketama
@@ -208,19 +300,10 @@ cache:
   server_connections: 1
   servers:
     - 127.0.0.1:$mc1_port:1
-    - 127.0.0.1:$mc2_port:1
-EOF
-  "${core_server[@]}" nutcracker -c "$work/nutcracker.yml" -s "$nc_stats_port" -a 127.0.0.1 \
-    -o "$work/nutcracker.log" &
-  nc_pid=$!
-  pids+=("$nc_pid")
-  wait_port "$nc_port" "$nc_pid" || { echo "run.sh: nutcracker did not start" >&2; exit 1; }
-fi
+    - 127.0.0.1:$mc2_port:1" "$nc_port" "$nc_stats_port" nc_pid
+  fi
 
-cg_pid=""
-if want_target cachegate; then
-  cat >"$work/cachegate.yaml" <<EOF
-workers: 1
+  if in_list cachegate "$mc_targets" && ! start_cachegate cachegate "workers: 1
 listeners:
   - name: mc
     listen: 127.0.0.1:$cg_port
@@ -234,21 +317,62 @@ pools:
     timeout: 1000
     servers:
       - 127.0.0.1:$mc1_port:1
-      - 127.0.0.1:$mc2_port:1
-EOF
-  "${core_server[@]}" "$cachegate_bin" -c "$work/cachegate.yaml" >"$work/cachegate.log" 2>&1 &
-  cg_pid=$!
-  pids+=("$cg_pid")
-  if ! wait_port "$cg_port" "$cg_pid"; then
-    note "cachegate did not start (log: $logs/cachegate.log): the cachegate column is skipped"
-    tail -5 "$work/cachegate.log" >&2 || true
-    kill "$cg_pid" 2>/dev/null || true
-    targets=$(echo ",$targets," | sed 's/,cachegate,/,/; s/^,//; s/,$//')
+      - 127.0.0.1:$mc2_port:1" "$cg_port" cg_pid; then
+    note "cachegate (memcached) did not start (log: $logs/cachegate.log): its rows are skipped"
+    mc_targets=$(without_cachegate "$mc_targets")
+  fi
+fi
+
+rd1_pid="" rd2_pid="" ncr_pid="" cgr_pid=""
+if [[ -n $redis_workloads ]]; then
+  start_redis "$rd1_port" rd1_pid
+  start_redis "$rd2_port" rd2_pid
+
+  # Every key of the key space, on both shards: the direct baseline asks each shard for any key,
+  # and the proxies' gets hit wherever their ring puts a key. redis-benchmark's -r keys are
+  # "key:" and 12 digits; SET and MSET later overwrite them with values of the same size.
+  for port in "$rd1_port" "$rd2_port"; do
+    awk -v n="$keys" -v size="$value_size" 'BEGIN {
+      v = sprintf("%*s", size, ""); gsub(/ /, "x", v)
+      for (i = 0; i < n; i++) {
+        k = sprintf("key:%012d", i)
+        printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, size, v
+      }
+    }' | redis-cli -h 127.0.0.1 -p "$port" --pipe >"$work/redis-prefill-$port.log" 2>&1 ||
+      { cat "$work/redis-prefill-$port.log" >&2; echo "run.sh: prefill of redis on $port failed" >&2; exit 1; }
+  done
+
+  if in_list twemproxy "$redis_targets"; then
+    start_nutcracker nutcracker-redis "red:
+  listen: 127.0.0.1:$ncr_port
+  redis: true
+  hash: fnv1a_64
+  distribution: ketama
+  timeout: 1000
+  server_connections: 1
+  servers:
+    - 127.0.0.1:$rd1_port:1
+    - 127.0.0.1:$rd2_port:1" "$ncr_port" "$ncr_stats_port" ncr_pid
+  fi
+
+  if in_list cachegate "$redis_targets" && ! start_cachegate cachegate-redis "workers: 1
+listeners:
+  - {name: r, listen: \"127.0.0.1:$cgr_port\", pool: red}
+pools:
+  red:
+    protocol: redis
+    distribution: ketama
+    hash: fnv1a_64
+    timeout: 1000
+    servers: [\"127.0.0.1:$rd1_port:1\", \"127.0.0.1:$rd2_port:1\"]" "$cgr_port" cgr_pid; then
+    note "cachegate (redis) did not start (log: $logs/cachegate-redis.log): its rows are skipped"
+    redis_targets=$(without_cachegate "$redis_targets")
   fi
 fi
 
 # ---- runs --------------------------------------------------------------------------------------
-IFS=, read -r -a target_list <<<"$targets"
+IFS=, read -r -a mc_target_list <<<"$mc_targets"
+IFS=, read -r -a redis_target_list <<<"$redis_targets"
 IFS=, read -r -a workload_list <<<"$workloads"
 raw="$work/results.jsonl"
 : >"$raw"
@@ -276,23 +400,198 @@ run_one() {  # workload target round
   loadgen_pid=""
 }
 
+# ---- redis runs (redis-benchmark) --------------------------------------------------------------
+# redis-benchmark runs a request count, not a duration, and has no warm-up. Each run is two
+# passes: a warm-up pass of about --warmup seconds, not measured, whose rate sizes the measured
+# pass to about --redis-duration seconds. CPU is sampled from /proc around the measured pass only.
+clk_tck=$(getconf CLK_TCK)
+declare -A redis_rate=()  # [workload,target] and [workload]: the last rate measured, req/s
+
+# Sets `ticks` to utime + stime (all threads) of the given processes. No subshell, so that the
+# script's own children accounting (used for redis-benchmark's CPU) is not disturbed.
+cpu_ticks() {
+  local pid line f
+  ticks=0
+  for pid in "$@"; do
+    read -r line 2>/dev/null <"/proc/$pid/stat" || continue
+    read -r -a f <<<"${line##*) }"
+    ticks=$((ticks + f[11] + f[12]))
+  done
+}
+
+# Sets `child_ticks` to the CPU of this script's children that have been waited for (cutime +
+# cstime): redis-benchmark's CPU is the change across the measured pass.
+own_child_ticks() {
+  local line f
+  read -r line <"/proc/$$/stat"
+  read -r -a f <<<"${line##*) }"
+  child_ticks=$((f[13] + f[14]))
+}
+
+# keyspace misses, error replies and calls of one command on one redis-server: "misses errors calls".
+redis_counters() {  # port command
+  redis-cli -h 127.0.0.1 -p "$1" info stats commandstats | tr -d '\r' | awk -F'[:,=]' -v cmd="cmdstat_$2" '
+    $1 == "keyspace_misses" { m = $2 }
+    $1 == "total_error_replies" { e = $2 }
+    $1 == cmd { c = $3 }
+    END { print m + 0, e + 0, c + 0 }'
+}
+
+redis_start_pass() {  # output port clients requests test depth
+  "${core_loadgen[@]}" redis-benchmark -h 127.0.0.1 -p "$2" -c "$3" -n "$4" -r "$keys" \
+    -d "$value_size" -P "$6" -t "$5" --csv >"$1" 2>>"$work/redis-benchmark.log" &
+  bench_pids+=("$!")
+}
+
+# One pass against a target; fails if any redis-benchmark failed (it exits on the first error
+# reply or lost connection). Direct: one redis-benchmark per shard with half the clients and half
+# the requests each, at the same time, so the two shards together see the same 50 clients.
+redis_pass() {  # target test depth requests output-prefix
+  local pid status=0 c1=$((redis_clients / 2)) n1=$(($4 / 2))
+  bench_pids=()
+  case "$1" in
+    direct)
+      redis_start_pass "$5.1" "$rd1_port" "$c1" "$n1" "$2" "$3"
+      redis_start_pass "$5.2" "$rd2_port" "$((redis_clients - c1))" "$(($4 - n1))" "$2" "$3"
+      ;;
+    twemproxy) redis_start_pass "$5.1" "$ncr_port" "$redis_clients" "$4" "$2" "$3" ;;
+    cachegate) redis_start_pass "$5.1" "$cgr_port" "$redis_clients" "$4" "$2" "$3" ;;
+  esac
+  for pid in "${bench_pids[@]}"; do wait "$pid" || status=1; done
+  bench_pids=()
+  return "$status"
+}
+
+# redis-benchmark --csv of one pass -> "rps p50_us p95_us p99_us max_us avg_us". With two
+# processes (direct), the rate is all requests over the longer of the two elapsed times, the
+# percentiles are the larger of the two (an upper bound; the shards are symmetric) and the mean
+# is weighted by requests.
+redis_parse() {  # total-requests files...
+  local total=$1
+  shift
+  awk -F'"' -v total="$total" -v files=$# '
+    BEGIN { split("", n) }
+    FNR == 1 { f++; n[f] = (f < files) ? int(total / 2) : total - (files > 1 ? int(total / 2) : 0) }
+    FNR > 1 && NF >= 16 && $4 > 0 {
+      seen++; t = n[f] / $4; if (t > elapsed) elapsed = t
+      avg += $6 * n[f]
+      if ($10 > p50) p50 = $10; if ($12 > p95) p95 = $12; if ($14 > p99) p99 = $14; if ($16 > mx) mx = $16
+    }
+    END {
+      if (seen != files || elapsed <= 0) exit 1
+      printf "%.1f %.1f %.1f %.1f %.1f %.1f\n", total / elapsed, p50 * 1000, p95 * 1000, p99 * 1000, \
+        mx * 1000, avg * 1000 / total
+    }' "$@"
+}
+
+run_redis_one() {  # workload target round
+  local workload=$1 target=$2 round=$3
+  local test=${workload#redis-} depth=1 cpu_pids
+  if [[ $test == *-P* ]]; then depth=$redis_pipeline test=${test%-P*}; fi
+  case "$target" in
+    direct) cpu_pids=("$rd1_pid" "$rd2_pid") ;;
+    twemproxy) cpu_pids=("$ncr_pid") ;;
+    cachegate) cpu_pids=("$cgr_pid") ;;
+  esac
+  echo "  $workload round $round: $target" >&2
+  local out="$work/rb-$workload-$target-$round" floor=$((redis_clients * depth * 4))
+  # A first guess for the first warm-up of a workload; after that, the rates measured.
+  local rate=${redis_rate[$workload,$target]:-${redis_rate[$workload]:-}}
+  if [[ -z $rate ]]; then
+    rate=$((depth > 1 ? 100000 : 20000))
+    if [[ $test == mset ]]; then rate=$((rate / 3)); fi
+  fi
+  local requests result
+  if awk -v w="$warmup" 'BEGIN { exit !(w > 0) }'; then
+    requests=$(awk -v r="$rate" -v s="$warmup" -v f="$floor" 'BEGIN { n = int(r * s); print n < f ? f : n }')
+    if ! redis_pass "$target" "$test" "$depth" "$requests" "$out.warm" ||
+      ! result=$(redis_parse "$requests" "$out".warm.*); then
+      note "$workload/$target round $round failed in warm-up (log: $logs/redis-benchmark.log)"
+      return
+    fi
+    rate=${result%% *}
+  fi
+  requests=$(awk -v r="$rate" -v s="$redis_duration" -v f="$floor" 'BEGIN { n = int(r * s); print n < f ? f : n }')
+
+  local before1 before2 after1 after2
+  before1=$(redis_counters "$rd1_port" "$test")
+  before2=$(redis_counters "$rd2_port" "$test")
+  local m0 m1 cpu0 cpu1 be0 be1 kn0 kn1 lg0 lg1 t0 t1 status=0
+  read -r -a m0 </proc/stat
+  cpu_ticks "${cpu_pids[@]}"; cpu0=$ticks
+  cpu_ticks "$rd1_pid" "$rd2_pid"; be0=$ticks
+  cpu_ticks "${cpu_pids[@]}" "$rd1_pid" "$rd2_pid"; kn0=$ticks
+  own_child_ticks; lg0=$child_ticks
+  t0=${EPOCHREALTIME/[.,]/}
+  redis_pass "$target" "$test" "$depth" "$requests" "$out" || status=1
+  t1=${EPOCHREALTIME/[.,]/}
+  own_child_ticks; lg1=$child_ticks
+  cpu_ticks "${cpu_pids[@]}"; cpu1=$ticks
+  cpu_ticks "$rd1_pid" "$rd2_pid"; be1=$ticks
+  cpu_ticks "${cpu_pids[@]}" "$rd1_pid" "$rd2_pid"; kn1=$ticks
+  read -r -a m1 </proc/stat
+  if ((status != 0)) || ! result=$(redis_parse "$requests" "$out".[12]); then
+    note "$workload/$target round $round failed (log: $logs/redis-benchmark.log)"
+    return
+  fi
+  after1=$(redis_counters "$rd1_port" "$test")
+  after2=$(redis_counters "$rd2_port" "$test")
+  redis_rate[$workload,$target]=${result%%.*}
+  redis_rate[$workload]=${result%%.*}
+
+  # direct counts both redis-servers as "the target"; they are not counted twice as known CPU.
+  if [[ $target == direct ]]; then kn0=$be0 kn1=$be1; fi
+  awk -v label="$target" -v workload="$workload" -v test="$test" -v clients="$redis_clients" \
+    -v depth="$depth" -v keys="$keys" -v value_size="$value_size" -v requests="$requests" \
+    -v result="$result" -v before="$before1 $before2" -v after="$after1 $after2" \
+    -v wall_us=$((t1 - t0)) -v tick_us="$(awk -v t="$clk_tck" 'BEGIN { print 1e6 / t }')" \
+    -v cpu=$((cpu1 - cpu0)) -v be=$((be1 - be0)) -v lg=$((lg1 - lg0)) -v known=$(((kn1 - kn0) + (lg1 - lg0))) \
+    -v busy=$(((m1[1] + m1[2] + m1[3] + m1[6] + m1[7]) - (m0[1] + m0[2] + m0[3] + m0[6] + m0[7]))) \
+    -v steal=$((m1[8] - m0[8])) '
+    BEGIN {
+      split(result, r, " "); split(before, b, " "); split(after, a, " ")
+      secs = wall_us / 1e6
+      other = (busy - known) * tick_us / (secs * 1e4); if (other < 0) other = 0
+      printf "{\"label\":\"%s\",\"workload\":\"%s\",\"tool\":\"redis-benchmark\",\"command\":\"%s\"," \
+        "\"servers\":2,\"connections\":%d,\"depth\":%d,\"keys\":%d,\"value_size\":%d," \
+        "\"duration_s\":%.3f,\"requests\":%d,\"rps\":%.1f,\"p50_us\":%.1f,\"p95_us\":%.1f," \
+        "\"p99_us\":%.1f,\"max_us\":%.1f,\"avg_us\":%.1f,\"misses\":%d,\"errors\":%d," \
+        "\"backend_commands_per_req\":%.3f,\"cpu_us_per_req\":%.3f,\"backend_cpu_us_per_req\":%.3f," \
+        "\"loadgen_cpu_us_per_req\":%.3f,\"other_cpu_pct\":%.1f,\"steal_pct\":%.1f}\n",
+        label, workload, toupper(test), clients, depth, keys, value_size, secs, requests,
+        r[1], r[2], r[3], r[4], r[5], r[6], (a[1] + a[4]) - (b[1] + b[4]), (a[2] + a[5]) - (b[2] + b[5]),
+        ((a[3] + a[6]) - (b[3] + b[6])) / requests, cpu * tick_us / requests, be * tick_us / requests,
+        lg * tick_us / requests, other, steal * tick_us / (secs * 1e4)
+    }' >>"$raw"
+}
+
 machine() {
   echo "date:        $(date -Iseconds)"
   echo "machine:     $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "kernel:      $(uname -srm)"
   echo "load avg:    $(cut -d' ' -f1-3 /proc/loadavg) (at start)"
-  echo "memcached:   $(memcached -V 2>&1 | head -1)"
+  if [[ -n $mc_workloads ]]; then echo "memcached:   $(memcached -V 2>&1 | head -1)"; fi
+  if [[ -n $redis_workloads ]]; then
+    echo "redis:       $(redis-server --version 2>&1 | head -1 | cut -d' ' -f1-3), $(redis-benchmark --version 2>&1 | head -1)"
+  fi
   echo "twemproxy:   $(nutcracker --version 2>&1 | head -1)"
   if want_target cachegate; then
     echo "cachegate:   $cachegate_bin $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '(no commit)')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' +local changes')"
   else
     echo "cachegate:   not measured"
   fi
-  echo "settings:    $rounds rounds x ${duration}s (+${warmup}s warm-up), keys $keys, value ${value_size}B," \
-    "getset/multiget $connections conns depth 1, pipeline $pipeline_connections conns depth $pipeline_depth," \
-    "loadgen threads $lg_threads"
+  echo "settings:    $rounds rounds, +${warmup}s warm-up per run, keys $keys, value ${value_size}B"
+  if [[ -n $mc_workloads ]]; then
+    echo "mc runs:     ${duration}s each, getset/multiget $connections conns depth 1," \
+      "pipeline $pipeline_connections conns depth $pipeline_depth, loadgen threads $lg_threads"
+  fi
+  if [[ -n $redis_workloads ]]; then
+    echo "redis runs:  ~${redis_duration}s each, redis-benchmark -c $redis_clients (direct: $((redis_clients / 2))" \
+      "+ $((redis_clients - redis_clients / 2)) on the two shards in parallel), -r $keys -d $value_size," \
+      "-P 1 and -P $redis_pipeline"
+  fi
   if [[ $pin == split ]]; then
-    echo "pinning:     load generator on CPU 1; memcached x2 and the proxy on CPU 0"
+    echo "pinning:     load generator on CPU 1; both servers and the proxy on CPU 0"
   else
     echo "pinning:     none"
   fi
@@ -318,11 +617,18 @@ if ((busy > 10)); then
 fi
 start_time=$(date +%s)
 for workload in "${workload_list[@]}"; do
+  if [[ $workload == redis-* ]]; then
+    runner=run_redis_one
+    target_list=("${redis_target_list[@]}")
+  else
+    runner=run_one
+    target_list=("${mc_target_list[@]}")
+  fi
   for ((r = 1; r <= rounds; r++)); do
     # Rotate the order each round so no target always runs first (or right after another).
     n=${#target_list[@]}
     for ((i = 0; i < n; i++)); do
-      run_one "$workload" "${target_list[$(((i + r - 1) % n))]}" "$r"
+      "$runner" "$workload" "${target_list[$(((i + r - 1) % n))]}" "$r"
     done
   done
 done
@@ -330,7 +636,7 @@ elapsed=$(($(date +%s) - start_time))
 
 # ---- table -------------------------------------------------------------------------------------
 table() {
-  awk -v workloads="$workloads" -v targets="$targets" '
+  awk -v workloads="$workloads" -v mc_targets="$mc_targets" -v redis_targets="$redis_targets" '
     function field(line, name,   m) {
       if (!match(line, "\"" name "\":(\"[^\"]*\"|[^,}]*)")) return ""
       m = substr(line, RSTART + length(name) + 3, RLENGTH - length(name) - 3)
@@ -359,7 +665,7 @@ table() {
       add(w SUBSEP t SUBSEP "p50", field($0, "p50_us"))
       add(w SUBSEP t SUBSEP "p99", field($0, "p99_us"))
       add(w SUBSEP t SUBSEP "cpu", field($0, "cpu_us_per_req"))
-      add(w SUBSEP t SUBSEP "mc", field($0, "backend_cpu_us_per_req"))
+      add(w SUBSEP t SUBSEP "be", field($0, "backend_cpu_us_per_req"))
       add(w SUBSEP t SUBSEP "lg", field($0, "loadgen_cpu_us_per_req"))
       o = field($0, "other_cpu_pct") + 0
       if (o > other[w, t]) other[w, t] = o
@@ -367,22 +673,26 @@ table() {
       errors[w, t] += field($0, "errors"); misses[w, t] += field($0, "misses")
     }
     END {
-      nw = split(workloads, W, ","); nt = split(targets, T, ",")
-      fmt = "%-9s %-10s %8s %6s %7s %7s %8s %7s %7s %6s %6s %6s %6s %6s\n"
-      printf fmt, "workload", "target", "req/s", "spread", "p50 us", "p99 us", "CPU us/r", "mc us/r", \
+      nw = split(workloads, W, ",")
+      fmt = "%-14s %-10s %8s %6s %7s %7s %8s %7s %7s %6s %6s %6s %6s %6s\n"
+      printf fmt, "workload", "target", "req/s", "spread", "p50 us", "p99 us", "CPU us/r", "be us/r", \
         "lg us/r", "rps/tw", "CPU/tw", "other", "errors", "misses"
       for (a = 1; a <= nw; a++) {
         w = W[a]
+        redis = w ~ /^redis-/
+        # A blank line between the memcached and the redis rows.
+        if (a > 1 && redis && W[a - 1] !~ /^redis-/) print ""
+        nt = split(redis ? redis_targets : mc_targets, T, ",")
         tw_rps = median(w SUBSEP "twemproxy" SUBSEP "rps"); tw_cpu = median(w SUBSEP "twemproxy" SUBSEP "cpu")
         for (b = 1; b <= nt; b++) {
           t = T[b]; k = w SUBSEP t SUBSEP
           if (cnt[k "rps"] == 0) { printf fmt, w, t, "failed", "", "", "", "", "", "", "", "", "", "", ""; continue }
           rps = median(k "rps"); cpu = median(k "cpu")
           r_rps = tw_rps > 0 ? sprintf("%.2f", rps / tw_rps) : "-"
-          # For direct, "CPU" is memcached itself, which has no proxy counterpart to compare.
+          # For direct, "CPU" is the servers themselves, which have no proxy counterpart to compare.
           r_cpu = (t != "direct" && tw_cpu > 0) ? sprintf("%.2f", cpu / tw_cpu) : "-"
           printf fmt, w, t, sprintf("%.0f", rps), spread(k "rps"), sprintf("%.0f", median(k "p50")), \
-            sprintf("%.0f", median(k "p99")), sprintf("%.1f", cpu), sprintf("%.1f", median(k "mc")), \
+            sprintf("%.0f", median(k "p99")), sprintf("%.1f", cpu), sprintf("%.1f", median(k "be")), \
             sprintf("%.1f", median(k "lg")), r_rps, r_cpu, sprintf("%.0f%%", other[w, t]), \
             errors[w, t] + 0, misses[w, t] + 0
         }
@@ -400,8 +710,9 @@ table() {
   table
   echo
   echo "req/s, p50, p99 and CPU columns are medians over rounds; spread = (max - min) / median of req/s."
-  echo "CPU us/r: the proxy's utime+stime per request (direct: both memcached together);"
-  echo "mc us/r: both memcached per request; lg us/r: the load generator. rps/tw, CPU/tw: vs twemproxy."
+  echo "CPU us/r: the proxy's utime+stime per request (direct: both servers together); be us/r: both"
+  echo "backend servers (memcached or redis-server) per request; lg us/r: the load generator"
+  echo "(cachegate_loadgen or redis-benchmark). rps/tw, CPU/tw: vs twemproxy in the same workload."
   echo "other: the most CPU (% of one core) used by anything else on the machine during a measured run."
   for n in "${notes[@]}"; do echo "note: $n"; done
   echo
