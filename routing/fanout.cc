@@ -65,11 +65,6 @@ void RetrievalFanout::start(Pool& pool, std::string_view command, std::string_vi
     f = new RetrievalFanout();
   }
   Ref<RetrievalFanout> self(f);  // keeps it alive while parts may complete synchronously
-  f->client_ = Ref<ReplyHandler>(&client);
-  f->cookie_ = cookie;
-  f->charged_ = 0;
-  f->failed_ = false;
-  f->error_reply_.clear();
 
   // Keys are copied: the client's input buffer moves on before the parts answer.
   f->key_bytes_.clear();
@@ -108,10 +103,7 @@ void RetrievalFanout::start(Pool& pool, std::string_view command, std::string_vi
     f->part_of_key_[i] = static_cast<uint32_t>(part);
   }
   const size_t nparts = f->part_server_.size();
-  if (f->part_replies_.size() < nparts) f->part_replies_.resize(nparts);
-  for (size_t p = 0; p < nparts; ++p)
-    f->part_replies_[p].clear();
-  f->outstanding_ = nparts;
+  f->begin(client, cookie, nparts);
 
   static thread_local std::string sub_request;
   for (uint32_t p = 0; p < nparts; ++p) {
@@ -136,55 +128,30 @@ void RetrievalFanout::on_reply(uint32_t part, std::string_view reply, bool error
   if (error) {
     // Only the error line: items a server sent before giving up (memcached's out-of-memory
     // SERVER_ERROR in the middle of a multi-get) would read as a complete answer.
-    if (error_reply_.empty()) {
-      size_t start = reply.size() >= 2 ? reply.rfind('\n', reply.size() - 2) : std::string::npos;
-      error_reply_.assign(start == std::string::npos ? reply : reply.substr(start + 1));
-    }
+    size_t start = reply.size() >= 2 ? reply.rfind('\n', reply.size() - 2) : std::string::npos;
+    keep_error(start == std::string::npos ? reply : reply.substr(start + 1));
   } else {
-    part_replies_[part].assign(reply);
-    charged_ += static_cast<int64_t>(reply.size());
-    if (client_) client_->charge(static_cast<int64_t>(reply.size()));
+    keep_reply(part, reply);
   }
   part_done();
 }
 
-void RetrievalFanout::on_failure(uint32_t part, Failure failure) {
-  if (!failed_) {
-    failed_ = true;
-    failure_ = failure;
-  }
-  part_done();
-}
-
-void RetrievalFanout::part_done() {
-  if (--outstanding_ != 0) return;
-  Ref<ReplyHandler> client = std::move(client_);
-  if (charged_ != 0) {
-    client->charge(-charged_);
-    charged_ = 0;
-  }
-  if (failed_) {
-    client->on_failure(cookie_, failure_);
-  } else if (!error_reply_.empty()) {
-    client->on_reply(cookie_, error_reply_, true);
-  } else {
-    static thread_local std::vector<std::string_view> parts;
-    parts.clear();
-    for (size_t p = 0; p < part_server_.size(); ++p)
-      parts.emplace_back(part_replies_[p]);
-    merged_.clear();
-    merge_retrieval(keys_, part_of_key_, parts, merged_);
-    client->on_reply(cookie_, merged_, false);
-  }
+void RetrievalFanout::deliver_merged(ReplyHandler& client, uint32_t cookie) {
+  static thread_local std::vector<std::string_view> parts;
+  parts.clear();
+  for (size_t p = 0; p < part_server_.size(); ++p)
+    parts.emplace_back(part_replies_[p]);
+  merged_.clear();
+  merge_retrieval(keys_, part_of_key_, parts, merged_);
+  client.on_reply(cookie, merged_, false);
 }
 
 void RetrievalFanout::destroy() {
-  client_.reset();
+  release_client();
   // Recycle the object, but not the memory of an unusually large request.
   constexpr size_t kKeep = 1u << 20;
-  bool small = merged_.capacity() < kKeep && key_bytes_.capacity() < kKeep;
-  for (const auto& part : part_replies_)
-    small = small && part.capacity() < kKeep;
+  const bool small =
+      merged_.capacity() < kKeep && key_bytes_.capacity() < kKeep && parts_smaller_than(kKeep);
   if (fanout_free.items.size() < kMaxPooled && small) {
     fanout_free.items.push_back(this);
   } else {

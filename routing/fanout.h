@@ -20,6 +20,7 @@
 
 #include "protocol/memcache_request.h"
 #include "routing/destination.h"
+#include "routing/part_collector.h"
 #include "routing/pool.h"
 
 namespace cachegate::routing {
@@ -32,7 +33,7 @@ void merge_retrieval(const std::vector<std::string_view>& keys,
                      const std::vector<uint32_t>& part_of_key,
                      const std::vector<std::string_view>& parts, std::string& out);
 
-class RetrievalFanout final : public ReplyHandler {
+class RetrievalFanout final : public PartCollector {
  public:
   // `request` is the client's request bytes; `keys` spans into it; `server_of_key[i]` the server
   // of keys[i] (all live). `command` is get/gets/gat/gats; `exptime` is empty except for
@@ -45,26 +46,17 @@ class RetrievalFanout final : public ReplyHandler {
                     uint32_t cookie, uint32_t affinity, size_t max_line = 0);
 
   void on_reply(uint32_t part, std::string_view reply, bool error) override;
-  void on_failure(uint32_t part, Failure failure) override;
 
  private:
   RetrievalFanout() = default;
   void destroy() override;
-  void part_done();
+  void deliver_merged(ReplyHandler& client, uint32_t cookie) override;
 
-  Ref<ReplyHandler> client_;
-  uint32_t cookie_ = 0;
   std::string key_bytes_;
   std::vector<std::string_view> keys_;
   std::vector<uint32_t> part_of_key_;
-  std::vector<std::string> part_replies_;
   std::vector<uint32_t> part_server_;
   std::vector<size_t> part_line_;
-  size_t outstanding_ = 0;
-  int64_t charged_ = 0;  // bytes of parts held, charged to the client
-  bool failed_ = false;
-  Failure failure_ = Failure::kClosed;
-  std::string error_reply_;
   std::string merged_;
 };
 

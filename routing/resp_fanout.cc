@@ -111,16 +111,17 @@ std::string merge_keyspace(const std::vector<std::string>& replies) {
 }  // namespace
 
 FanoutFreeList::~FanoutFreeList() {
-  for (auto* p : items) delete p;
+  for (auto* p : items)
+    delete p;
 }
 ScanFreeList::~ScanFreeList() {
-  for (auto* p : items) delete p;
+  for (auto* p : items)
+    delete p;
 }
 
 // --- RespFanout --------------------------------------------------------------------------------
 
-RespFanout* RespFanout::acquire(ReplyHandler& client, uint32_t cookie, RespMerge merge,
-                                size_t parts) {
+RespFanout* RespFanout::acquire(RespMerge merge) {
   RespFanout* f;
   if (!fanout_free.items.empty()) {
     f = fanout_free.items.back();
@@ -128,17 +129,10 @@ RespFanout* RespFanout::acquire(ReplyHandler& client, uint32_t cookie, RespMerge
   } else {
     f = new RespFanout();
   }
-  f->client_ = Ref<ReplyHandler>(&client);
-  f->cookie_ = cookie;
   f->merge_ = merge;
-  f->failed_ = false;
-  f->charged_ = 0;
-  f->error_reply_.clear();
   f->info_prefix_.clear();
-  if (f->part_replies_.size() < parts) f->part_replies_.resize(parts);
-  for (size_t p = 0; p < parts; ++p) f->part_replies_[p].clear();
-  f->parts_ = parts;
-  f->outstanding_ = parts;
+  f->part_of_key_.clear();
+  f->part_server_.clear();
   return f;
 }
 
@@ -147,24 +141,24 @@ void RespFanout::start_keyed(Pool& pool, const std::string_view* args, size_t ar
                              const std::vector<uint32_t>& server_of_key, bool with_values,
                              RespMerge merge, protocol::ReplyShape shape, ReplyHandler& client,
                              uint32_t cookie, uint32_t affinity) {
+  RespFanout* f = acquire(merge);
+  Ref<RespFanout> self(f);  // keeps it alive while parts may complete synchronously
   // Parts in order of first appearance of their server.
-  static thread_local std::vector<uint32_t> part_server;
-  part_server.clear();
-  std::vector<uint32_t> part_of_key(key_index.size());
+  auto& part_server = f->part_server_;
+  f->part_of_key_.resize(key_index.size());
   for (size_t i = 0; i < key_index.size(); ++i) {
     uint32_t part = 0;
-    while (part < part_server.size() && part_server[part] != server_of_key[i]) ++part;
+    while (part < part_server.size() && part_server[part] != server_of_key[i])
+      ++part;
     if (part == part_server.size()) part_server.push_back(server_of_key[i]);
-    part_of_key[i] = part;
+    f->part_of_key_[i] = part;
   }
-  RespFanout* f = acquire(client, cookie, merge, part_server.size());
-  Ref<RespFanout> self(f);
-  f->part_of_key_ = std::move(part_of_key);
+  f->parts_ = part_server.size();
+  f->begin(client, cookie, f->parts_);
 
   static thread_local std::string sub;
   static thread_local std::vector<std::string_view> sub_args;
-  const std::vector<uint32_t> servers = part_server;  // send() may start other fan-outs
-  for (uint32_t p = 0; p < servers.size(); ++p) {
+  for (uint32_t p = 0; p < f->parts_; ++p) {
     sub_args.clear();
     sub_args.push_back(args[0]);
     for (size_t i = 0; i < key_index.size(); ++i) {
@@ -175,7 +169,7 @@ void RespFanout::start_keyed(Pool& pool, const std::string_view* args, size_t ar
     sub.clear();
     resp::append_command(sub, sub_args.data(), sub_args.size());
     std::string_view piece(sub);
-    pool.server(servers[p]).send(&piece, 1, shape, *f, p, affinity);
+    pool.server(part_server[p]).send(&piece, 1, shape, *f, p, affinity);
   }
   (void)argc;
 }
@@ -183,57 +177,37 @@ void RespFanout::start_keyed(Pool& pool, const std::string_view* args, size_t ar
 void RespFanout::start_pool(Pool& pool, std::string_view request, RespMerge merge,
                             protocol::ReplyShape shape, int protocol, std::string_view info_prefix,
                             ReplyHandler& client, uint32_t cookie, uint32_t affinity) {
-  RespFanout* f = acquire(client, cookie, merge, pool.size());
+  RespFanout* f = acquire(merge);
   Ref<RespFanout> self(f);
   f->protocol_ = protocol;
   f->info_prefix_.assign(info_prefix);
-  f->part_of_key_.clear();
-  for (uint32_t s = 0; s < pool.size(); ++s) pool.server(s).send(&request, 1, shape, *f, s, affinity);
+  f->parts_ = pool.size();
+  f->begin(client, cookie, f->parts_);
+  for (uint32_t s = 0; s < pool.size(); ++s)
+    pool.server(s).send(&request, 1, shape, *f, s, affinity);
 }
 
 void RespFanout::on_reply(uint32_t part, std::string_view reply, bool error) {
   if (error) {
-    if (error_reply_.empty()) error_reply_.assign(reply);
+    keep_error(reply);
   } else {
-    part_replies_[part].assign(reply);
-    charged_ += static_cast<int64_t>(reply.size());
-    if (client_) client_->charge(static_cast<int64_t>(reply.size()));
+    keep_reply(part, reply);
   }
   part_done();
 }
 
-void RespFanout::on_failure(uint32_t part, Failure failure) {
-  if (!failed_) {
-    failed_ = true;
-    failure_ = failure;
-  }
-  part_done();
-}
-
-void RespFanout::part_done() {
-  if (--outstanding_ != 0) return;
-  Ref<ReplyHandler> client = std::move(client_);
-  if (charged_ != 0) {
-    client->charge(-charged_);
-    charged_ = 0;
-  }
-  if (failed_) {
-    client->on_failure(cookie_, failure_);
-    return;
-  }
-  if (!error_reply_.empty()) {
-    client->on_reply(cookie_, error_reply_, true);
-    return;
-  }
+void RespFanout::deliver_merged(ReplyHandler& client, uint32_t cookie) {
   merged_.clear();
   merge_into(merged_);
-  client->on_reply(cookie_, merged_, merged_.size() > 0 && merged_[0] == '-');
+  client.on_reply(cookie, merged_, !merged_.empty() && merged_[0] == '-');
 }
 
 void RespFanout::merge_into(std::string& out) {
   static thread_local std::vector<std::vector<std::string_view>> elements;
   const size_t parts = parts_;
-  auto bad_reply = [&] { resp::append_error(out, "ERR cachegate: a server sent an unexpected reply"); };
+  auto bad_reply = [&] {
+    resp::append_error(out, "ERR cachegate: a server sent an unexpected reply");
+  };
   switch (merge_) {
     case RespMerge::kValuesInKeyOrder: {
       if (elements.size() < parts) elements.resize(parts);
@@ -284,21 +258,22 @@ void RespFanout::merge_into(std::string& out) {
       }
       resp::append_array(out, total);
       for (size_t p = 0; p < parts; ++p)
-        for (auto e : elements[p]) out.append(e);
+        for (auto e : elements[p])
+          out.append(e);
       return;
     }
     case RespMerge::kAndArrays: {
       if (elements.size() < parts) elements.resize(parts);
       for (size_t p = 0; p < parts; ++p) {
         elements[p].clear();
-        if (!elements_of(part_replies_[p], elements[p]) ||
-            elements[p].size() != elements[0].size())
+        if (!elements_of(part_replies_[p], elements[p]) || elements[p].size() != elements[0].size())
           return bad_reply();
       }
       resp::append_array(out, elements[0].size());
       for (size_t i = 0; i < elements[0].size(); ++i) {
         bool all = true;
-        for (size_t p = 0; p < parts; ++p) all = all && elements[p][i] == ":1\r\n";
+        for (size_t p = 0; p < parts; ++p)
+          all = all && elements[p][i] == ":1\r\n";
         out.append(all ? ":1\r\n" : ":0\r\n");
       }
       return;
@@ -345,9 +320,8 @@ void RespFanout::merge_into(std::string& out) {
 }
 
 void RespFanout::destroy() {
-  client_.reset();
-  bool small = merged_.capacity() < kKeepCapacity;
-  for (const auto& part : part_replies_) small = small && part.capacity() < kKeepCapacity;
+  release_client();
+  const bool small = merged_.capacity() < kKeepCapacity && parts_smaller_than(kKeepCapacity);
   if (fanout_free.items.size() < kMaxPooled && small) {
     fanout_free.items.push_back(this);
   } else {
@@ -359,7 +333,8 @@ void RespFanout::destroy() {
 
 int scan_server_bits(size_t servers) {
   int bits = 0;
-  while ((size_t{1} << bits) < servers) ++bits;
+  while ((size_t{1} << bits) < servers)
+    ++bits;
   return bits;
 }
 
@@ -399,7 +374,8 @@ void ScanRequest::start(Pool& pool, const ScanCursor& cursor, const std::string_
   args.clear();
   args.push_back("SCAN");
   args.push_back(server_cursor);
-  for (size_t i = 0; i < rest_count; ++i) args.push_back(rest[i]);
+  for (size_t i = 0; i < rest_count; ++i)
+    args.push_back(rest[i]);
   request.clear();
   resp::append_command(request, args.data(), args.size());
   std::string_view piece(request);
@@ -424,8 +400,8 @@ void ScanRequest::on_reply(uint32_t, std::string_view reply, bool error) {
     ok = resp::read_value(top.raw, child, cursor) && resp::read_value(top.raw, child, keys);
   }
   if (ok) {
-    auto [p, ec] = std::from_chars(cursor.payload.data(),
-                                   cursor.payload.data() + cursor.payload.size(), next);
+    auto [p, ec] =
+        std::from_chars(cursor.payload.data(), cursor.payload.data() + cursor.payload.size(), next);
     ok = ec == std::errc();
   }
   if (!ok) {

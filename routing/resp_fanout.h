@@ -21,6 +21,7 @@
 
 #include "protocol/reply_shape.h"
 #include "routing/destination.h"
+#include "routing/part_collector.h"
 #include "routing/pool.h"
 
 namespace cachegate::routing {
@@ -36,7 +37,7 @@ enum class RespMerge : uint8_t {
   kInfo,              // INFO: one server's sections, the Keyspace summed, a section of ours first
 };
 
-class RespFanout final : public ReplyHandler {
+class RespFanout final : public PartCollector {
  public:
   // Keyed fan-out. args[0..argc) is the client's request; keys are at args[key_index[i]] and,
   // for MSET, each key's value follows it. `server_of_key[i]` is the server of key i (all live).
@@ -53,28 +54,20 @@ class RespFanout final : public ReplyHandler {
                          ReplyHandler& client, uint32_t cookie, uint32_t affinity);
 
   void on_reply(uint32_t part, std::string_view reply, bool error) override;
-  void on_failure(uint32_t part, Failure failure) override;
 
  private:
   RespFanout() = default;
   void destroy() override;
-  void part_done();
+  void deliver_merged(ReplyHandler& client, uint32_t cookie) override;
   void merge_into(std::string& out);
-  static RespFanout* acquire(ReplyHandler& client, uint32_t cookie, RespMerge merge, size_t parts);
+  static RespFanout* acquire(RespMerge merge);
 
-  Ref<ReplyHandler> client_;
-  uint32_t cookie_ = 0;
   RespMerge merge_ = RespMerge::kAllOk;
   int protocol_ = 2;
   std::string info_prefix_;
-  std::vector<std::string> part_replies_;
   std::vector<uint32_t> part_of_key_;
+  std::vector<uint32_t> part_server_;
   size_t parts_ = 0;
-  size_t outstanding_ = 0;
-  int64_t charged_ = 0;
-  bool failed_ = false;
-  Failure failure_ = Failure::kClosed;
-  std::string error_reply_;
   std::string merged_;
 };
 
