@@ -240,6 +240,13 @@ void MemcacheSession::dispatch_flush_all(const Request& request, const char* fra
     }
     return;
   }
+  // A server known to be down would leave the flush half done: refuse before sending any part.
+  for (uint32_t s = 0; s < pool_.size(); ++s) {
+    if (!pool_.server(s).available()) {
+      if (!request.noreply) reply_local(failure_reply(routing::Failure::kUnavailable));
+      return;
+    }
+  }
   const std::string_view whole = forwarded_bytes(request, frame);
   std::string_view pieces[2] = {whole, {}};
   size_t count = 1;

@@ -90,6 +90,11 @@ TEST_CASE("a killed backend fails only its own keys and is used again after a re
   auto fresh = cluster.client();
   CHECK(is_server_error(fresh->call("get " + dead + "\r\n", "get")));
   CHECK(fresh->call("get " + live + "\r\n", "get") == value_item(live, "v0") + "END\r\n");
+  // The dead server has just failed many times in a row: a flush_all is refused before any
+  // server is flushed, so the live shard keeps its items.
+  CHECK(is_server_error(c->call("get " + dead + "\r\n", "get")));
+  CHECK(is_server_error(c->call("flush_all\r\n")));
+  CHECK(c->call("get " + live + "\r\n", "get") == value_item(live, "v0") + "END\r\n");
 
   // Back on the same port: its keys work again within the reconnect backoff (at most 1 s).
   cluster.server(1).restart();
