@@ -67,6 +67,7 @@ constexpr std::array kEntries = std::to_array<Entry>({
     {"client|unpause", unsupported(kPerServer)},
     {"cluster", unsupported("it is a Redis Cluster command; cachegate pools are not a cluster")},
     {"command", local()},
+    {"command|help", one()},
     {"config|get", one()},
     {"config|resetstat", all(RespMerge::kAllOk)},
     {"config|rewrite", all(RespMerge::kAllOk)},
@@ -100,11 +101,13 @@ constexpr std::array kEntries = std::to_array<Entry>({
     {"memory|purge", unsupported(kPerServer)},
     {"memory|stats", unsupported(kPerServer)},
     {"mget", split(RespMerge::kValuesInKeyOrder)},
+    {"migrate", unsupported("it moves keys to another server behind cachegate's placement")},
     {"module", unsupported(kPerServer)},
     {"monitor", unsupported(kPerServer)},
     {"move", unsupported(kOneDb)},
     {"mset", split(RespMerge::kAllOk)},
     {"multi", unsupported(kLater)},
+    {"pfselftest", one()},
     {"ping", local()},
     {"psync", unsupported(kPerServer)},
     {"publish", unsupported(kLater)},
@@ -116,9 +119,12 @@ constexpr std::array kEntries = std::to_array<Entry>({
     {"replconf", unsupported(kPerServer)},
     {"replicaof", unsupported(kPerServer)},
     {"reset", local()},
+    {"restore-asking",
+     unsupported("it is a Redis Cluster command; cachegate pools are not a cluster")},
     {"role", unsupported(kPerServer)},
     {"save", unsupported(kPerServer)},
     {"scan", routed(RedisRoute::kScan)},
+    {"script|debug", unsupported("the script debugger needs a server connection of its own")},
     {"script|exists", all(RespMerge::kAndArrays)},
     {"script|flush", all(RespMerge::kAllOk)},
     {"script|kill", unsupported(kPerServer)},
@@ -162,6 +168,11 @@ RedisPolicy compute_policy(const CommandInfo& command) {
   } else if (const size_t bar = command.name.find('|'); bar != std::string_view::npos) {
     // A subcommand not listed takes its container's entry (DEBUG …, CLUSTER …, ACL …).
     if (const Entry* c = find(command.name.substr(0, bar))) policy = c->policy;
+  }
+  if (policy.why.empty() && policy.route == RedisRoute::kUnsupported &&
+      command.name.ends_with("|help")) {
+    // A container's HELP text is the same on every server.
+    policy = one();
   }
   if (policy.why.empty() && policy.route == RedisRoute::kUnsupported) {
     // Not listed: decided by the flags.

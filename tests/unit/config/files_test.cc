@@ -32,6 +32,7 @@ TEST_CASE("every example configuration loads", "[config][examples]") {
   std::sort(names.begin(), names.end());
   CHECK(std::find(names.begin(), names.end(), "two-shards.yaml") != names.end());
   CHECK(std::find(names.begin(), names.end(), "twemproxy-migration.yaml") != names.end());
+  CHECK(std::find(names.begin(), names.end(), "redis-three-shards.yaml") != names.end());
   for (const auto& name : names) {
     INFO(name);
     const LoadResult r = load_example(name);
@@ -49,6 +50,22 @@ TEST_CASE("examples/two-shards.yaml", "[config][examples]") {
   REQUIRE(c.pools[0].servers.size() == 2);
   CHECK(c.pools[0].servers[0].port == 21211);
   CHECK(c.pools[0].servers[1].port == 21212);
+}
+
+TEST_CASE("examples/redis-three-shards.yaml", "[config][examples]") {
+  const Config c = load_example("redis-three-shards.yaml").config;
+  REQUIRE(c.listeners.size() == 1);
+  CHECK(c.listeners[0].protocol == Protocol::kRedis);
+  CHECK(c.listeners[0].port == 26000);
+  REQUIRE(c.pools.size() == 1);
+  const PoolConfig& p = c.pools[0];
+  CHECK(p.protocol == Protocol::kRedis);
+  CHECK(p.hash_tag == "{}");
+  CHECK_FALSE(p.allow_flush);
+  CHECK(p.redis_auth.empty());
+  CHECK(p.redis_db == 0);
+  REQUIRE(p.servers.size() == 3);
+  CHECK(p.servers[2].port == 26381);
 }
 
 TEST_CASE("examples/twemproxy-migration.yaml", "[config][examples]") {
