@@ -203,7 +203,9 @@ void ServerConnection::on_readable(bool until_eagain) {
         auto& counters = server_.counters();
         ServerCounters::bump(counters.replies);
         ServerCounters::drop(counters.in_flight);
-        server_.record_success();
+        // A refused handshake is a failure of the server, not a success: it must build up to
+        // the backoff like refused connects do.
+        if (!error || done.handler != &handshake_) server_.record_success();
         done.handler->on_reply(done.cookie, std::string_view(in_.data(), payload), error);
         done.handler->release();
         if (generation != generation_) return;  // the handler reset this connection
