@@ -86,7 +86,7 @@ constexpr std::array kEntries = std::to_array<Entry>({
     {"function|dump", one()},
     {"function|flush", all(RespMerge::kAllOk)},
     {"function|kill", unsupported(kPerServer)},
-    {"function|list", one()},
+    {"function|list", all(RespMerge::kFirstReply)},
     {"function|load", all(RespMerge::kFirstReply)},
     {"function|restore", all(RespMerge::kAllOk)},
     {"function|stats", one()},

@@ -283,7 +283,7 @@ constexpr Expected kPoolCommands[] = {
     {"FUNCTION FLUSH", RedisRoute::kAllServers, RespMerge::kAllOk},
     {"FUNCTION DELETE", RedisRoute::kAllServers, RespMerge::kAllOk},
     {"FUNCTION RESTORE", RedisRoute::kAllServers, RespMerge::kAllOk},
-    {"FUNCTION LIST", RedisRoute::kOneServer, RespMerge::kAllOk},
+    {"FUNCTION LIST", RedisRoute::kAllServers, RespMerge::kFirstReply},
     {"FUNCTION DUMP", RedisRoute::kOneServer, RespMerge::kAllOk},
     {"CONFIG SET", RedisRoute::kAllServers, RespMerge::kAllOk},
     {"CONFIG RESETSTAT", RedisRoute::kAllServers, RespMerge::kAllOk},
