@@ -112,7 +112,13 @@ void ServerConnection::queue_handshake() {
     ServerCounters::bump(server_.counters().requests);
     ServerCounters::bump(server_.counters().in_flight);
   };
-  if (!pool.redis_auth.empty()) step(0, {"AUTH", pool.redis_auth});
+  if (!pool.server_password.empty()) {
+    if (pool.server_username.empty()) {
+      step(0, {"AUTH", pool.server_password});
+    } else {
+      step(0, {"AUTH", pool.server_username, pool.server_password});
+    }
+  }
   const std::string db = std::to_string(pool.redis_db);
   if (pool.redis_db != 0) step(1, {"SELECT", db});
   if (resp3_) step(2, {"HELLO", "3"});

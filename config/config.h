@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,65 @@ struct SourceLocation {
   int column = 0;
 };
 
+// --- TLS and users ---------------------------------------------------------------------------
+
+enum class TlsClientAuth : uint8_t { kNone, kOptional, kRequired };
+// kOptional serves plain and TLS clients on one port, told apart by the first bytes (a TLS
+// ClientHello starts with 0x16 0x03).
+enum class TlsMode : uint8_t { kRequired, kOptional };
+enum class TlsVersion : uint8_t { k1_2, k1_3 };
+
+// A listener's `tls:`. Paths are as written (relative to the working directory); the files are
+// read when the listener starts and again on reload.
+struct ListenerTlsConfig {
+  std::string cert;       // PEM certificate chain, leaf first
+  std::string key;        // PEM private key
+  std::string client_ca;  // PEM CA bundle for client certificates; required unless kNone
+  TlsClientAuth client_auth = TlsClientAuth::kNone;
+  TlsVersion min_version = TlsVersion::k1_2;
+  std::string ciphers;       // OpenSSL cipher list for TLS 1.2; empty: OpenSSL's default
+  std::string ciphersuites;  // TLS 1.3 suites; empty: OpenSSL's default
+  TlsMode mode = TlsMode::kRequired;
+  // A client that has not completed its handshake by then is dropped.
+  std::chrono::milliseconds handshake_timeout{10000};
+  SourceLocation where;
+};
+
+// A pool's `tls:` towards its servers.
+struct PoolTlsConfig {
+  std::string ca;           // PEM CA bundle to verify servers; empty: the system's default paths
+  std::string cert, key;    // client certificate for servers that ask for one (both or neither)
+  bool verify = true;       // verify the server's certificate chain and name
+  std::string server_name;  // SNI and the name checked; empty: each server's host
+  SourceLocation where;
+};
+
+enum class ListenerAuth : uint8_t { kNone, kRequired };
+
+// What a user may do. Operation classes: read (get, GET, HGET, SCAN …), write (set, delete,
+// incr, SET, DEL, EXPIRE …), admin (flush_all, FLUSHALL, CONFIG, SCRIPT, FUNCTION, KEYS, INFO
+// and anything else that touches a whole pool or a server's state).
+enum class OpClass : uint8_t { kRead, kWrite, kAdmin };
+
+struct UserConfig {
+  std::string name;
+  // A PHC-format hash ("$pbkdf2-sha256$i=…$salt$hash" or "$scrypt$ln=…,r=…,p=…$salt$hash"), as
+  // `cachegate hash-password` prints; or, from password_file, the hash of the file's password,
+  // made at load time. Empty: no password (the user can only log in by certificate).
+  std::string password_hash;
+  std::string password_file;  // as written, for reload and messages
+  // Client-certificate identities (subject CN, or a DNS/email/URI SAN) that log in as this user.
+  std::vector<std::string> tls_identities;
+  // allow.ops; empty in YAML means all three.
+  bool may_read = true, may_write = true, may_admin = true;
+  // allow.keys: glob patterns ('*', '?', '[…]', backslash escapes) every key of a request must
+  // match, as the client wrote it (before the namespace is added); empty: every key.
+  std::vector<std::string> key_patterns;
+  // A prefix added to every key on the way in and removed on the way out.
+  std::string key_namespace;
+  SourceLocation where;
+};
+
 struct ServerConfig {
   std::string spec;  // as written: "host:port:weight [name]"
   std::string host;  // hostname or IP literal, without IPv6 brackets
@@ -69,11 +129,16 @@ struct PoolConfig {
   std::chrono::milliseconds server_retry_timeout{30000};
   uint32_t server_failure_limit = 2;
   bool allow_flush = false;
-  // Redis pools: the password sent with AUTH on every new server connection (twemproxy's
-  // redis_auth, or read from redis_auth_file; a secret: never logged or shown), and the database
-  // those connections SELECT (twemproxy's redis_db; clients see it as db 0).
-  std::string redis_auth;
+  // The credentials cachegate presents on every new server connection (secrets: never logged or
+  // shown). Redis pools: "AUTH [username] password" (twemproxy's redis_auth, redis_auth_file, or
+  // auth: {username, password_file}). memcached pools, for servers started with -Y: memcached's
+  // ASCII authentication (a `set` whose data is "username password"); both are then required.
+  std::string server_username;
+  std::string server_password;
+  // Redis pools: the database those connections SELECT (twemproxy's redis_db; clients see it as
+  // db 0).
   uint32_t redis_db = 0;
+  std::optional<PoolTlsConfig> tls;
   std::vector<ServerConfig> servers;  // non-empty
   SourceLocation where;
 };
@@ -85,6 +150,11 @@ struct ListenerConfig {
   Protocol protocol = Protocol::kMemcached;
   std::string pool;  // name of a pool in Config::pools with the same protocol
   uint32_t backlog = 1024;
+  std::optional<ListenerTlsConfig> tls;
+  ListenerAuth auth = ListenerAuth::kNone;
+  // Open client connections on this listener (all workers together) past which new ones are
+  // closed at once; 0: no limit.
+  uint32_t max_connections = 0;
   SourceLocation where;
 };
 
@@ -116,8 +186,22 @@ struct Config {
   std::vector<ListenerConfig> listeners;
   std::vector<PoolConfig> pools;
   Limits limits;
+  std::vector<UserConfig> users;
+  // Failed logins from one client address: after auth_failures_slow of them within a minute,
+  // answers to further attempts are delayed; after auth_failures_block, the address is refused
+  // for auth_block_time.
+  uint32_t auth_failures_slow = 5;
+  uint32_t auth_failures_block = 20;
+  std::chrono::milliseconds auth_block_time{60000};
+  // A connection that has not authenticated within this time is closed.
+  std::chrono::milliseconds auth_timeout{10000};
   std::string source;  // file name the config came from, for messages
 
+  const UserConfig* find_user(std::string_view name) const {
+    for (const auto& u : users)
+      if (u.name == name) return &u;
+    return nullptr;
+  }
   const PoolConfig* find_pool(std::string_view name) const {
     for (const auto& p : pools)
       if (p.name == name) return &p;

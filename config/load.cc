@@ -8,10 +8,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <fstream>
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <optional>
 #include <sstream>
@@ -76,10 +76,9 @@ constexpr std::array kHashes{
 constexpr std::array<std::string_view, 4> kRootKeys{"workers", "listeners", "pools", "limits"};
 constexpr std::array<std::string_view, 5> kListenerKeys{"name", "listen", "protocol", "pool",
                                                         "backlog"};
-constexpr std::array<std::string_view, 7> kLimitKeys{"item_size_max",          "request_line_max",
-                                                     "client_pipeline_max",    "client_output_max",
-                                                     "client_output_hard_max", "reply_size_max",
-                                                     "request_size_max"};
+constexpr std::array<std::string_view, 7> kLimitKeys{
+    "item_size_max",          "request_line_max", "client_pipeline_max", "client_output_max",
+    "client_output_hard_max", "reply_size_max",   "request_size_max"};
 constexpr std::array<std::string_view, 21> kPoolKeys{
     "protocol",
     "redis",
@@ -728,8 +727,8 @@ PoolConfig Loader::load_pool(const std::string& name, const Value& v) {
       error(*auth, "expected a string, got " +
                        std::string(auth->node.IsNull() ? "nothing" : describe(auth->node)));
     } else {
-      pool.redis_auth = auth->node.Scalar();
-      if (pool.redis_auth.empty()) error(*auth, "must not be empty");
+      pool.server_password = auth->node.Scalar();
+      if (pool.server_password.empty()) error(*auth, "must not be empty");
     }
   }
   if (auth_file) {
@@ -740,12 +739,12 @@ PoolConfig Loader::load_pool(const std::string& name, const Value& v) {
       if (!in) {
         error(*auth_file, "cannot read " + quoted(*path));
       } else {
-        pool.redis_auth = content.str();
+        pool.server_password = content.str();
         // A trailing newline is the file's, not the password's.
-        while (!pool.redis_auth.empty() &&
-               (pool.redis_auth.back() == '\n' || pool.redis_auth.back() == '\r'))
-          pool.redis_auth.pop_back();
-        if (pool.redis_auth.empty()) error(*auth_file, quoted(*path) + " is empty");
+        while (!pool.server_password.empty() &&
+               (pool.server_password.back() == '\n' || pool.server_password.back() == '\r'))
+          pool.server_password.pop_back();
+        if (pool.server_password.empty()) error(*auth_file, quoted(*path) + " is empty");
       }
     }
   }

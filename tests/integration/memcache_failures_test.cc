@@ -446,7 +446,7 @@ TEST_CASE("preconnect opens backend connections before any request",
   }
 }
 
-TEST_CASE("a server that is down when cachegate starts fails its keys; the others serve",
+TEST_CASE("a server that is down when cachegate starts fails its keys while the others serve",
           "[memcache][failures]") {
   const bool preconnect = GENERATE(true, false);
   testing::MemcachedServer up;

@@ -62,7 +62,7 @@ TEST_CASE("examples/redis-three-shards.yaml", "[config][examples]") {
   CHECK(p.protocol == Protocol::kRedis);
   CHECK(p.hash_tag == "{}");
   CHECK_FALSE(p.allow_flush);
-  CHECK(p.redis_auth.empty());
+  CHECK(p.server_password.empty());
   CHECK(p.redis_db == 0);
   REQUIRE(p.servers.size() == 3);
   CHECK(p.servers[2].port == 26381);

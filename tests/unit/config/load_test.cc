@@ -928,7 +928,7 @@ pools:
 
 TEST_CASE("twemproxy's redis_auth and redis_db, and redis_auth_file", "[config]") {
   const LoadResult r = require_ok(with_redis_pool_line("redis_auth: s3cret-password"));
-  CHECK(r.config.pools[0].redis_auth == "s3cret-password");
+  CHECK(r.config.pools[0].server_password == "s3cret-password");
   CHECK(require_ok(with_redis_pool_line("redis_db: 3")).config.pools[0].redis_db == 3);
   CHECK(require_ok(with_redis_pool_line("redis_db: 0")).config.pools[0].redis_db == 0);
 
@@ -949,7 +949,7 @@ TEST_CASE("twemproxy's redis_auth and redis_db, and redis_auth_file", "[config]"
 
   testing::TempDir dir;
   const std::string file = dir.write_file("redis.pass", "from-a-file\n");
-  CHECK(require_ok(with_redis_pool_line("redis_auth_file: " + file)).config.pools[0].redis_auth ==
+  CHECK(require_ok(with_redis_pool_line("redis_auth_file: " + file)).config.pools[0].server_password ==
         "from-a-file");
   require_error(with_redis_pool_line("redis_auth_file: " + dir.path() + "/missing"),
                 {"pools.cache.redis_auth_file", 8, 22, "cannot read"});

@@ -347,7 +347,7 @@ TEST_CASE("without auto_eject_hosts a failing server keeps its keys", "[pool]") 
   CHECK(placements(pool, keys) == before);
 }
 
-TEST_CASE("an ejected server's keys move to the others; every other key stays", "[pool]") {
+TEST_CASE("an ejected server's keys move to the others and every other key stays", "[pool]") {
   Fleet fleet(3, true, 10s);
   Pool& pool = *fleet.pool;
   const auto keys = numbered_keys("key:", 1000);

@@ -497,7 +497,7 @@ TEST_CASE("Administrative and dangerous commands are marked admin, data commands
 namespace cachegate::routing {
 namespace {
 
-TEST_CASE("HELP texts come from one server; commands that escape the placement are refused",
+TEST_CASE("HELP texts come from one server, and commands that escape the placement are refused",
           "[redis-policy]") {
   for (std::string_view typed :
        {"CONFIG HELP", "SCRIPT HELP", "FUNCTION HELP", "MEMORY HELP", "OBJECT HELP", "XINFO HELP",
