@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cachegate::config {
@@ -50,7 +51,9 @@ enum class TlsMode : uint8_t { kRequired, kOptional };
 enum class TlsVersion : uint8_t { k1_2, k1_3 };
 
 // A listener's `tls:`. Paths are as written (relative to the working directory); the files are
-// read when the listener starts and again on reload.
+// read when the listener starts and again on reload. Loading has checked them once already: each
+// readable and PEM, the key unencrypted and matching the certificate, the cipher lists accepted
+// by OpenSSL.
 struct ListenerTlsConfig {
   std::string cert;       // PEM certificate chain, leaf first
   std::string key;        // PEM private key
@@ -84,8 +87,10 @@ enum class OpClass : uint8_t { kRead, kWrite, kAdmin };
 struct UserConfig {
   std::string name;
   // A PHC-format hash ("$pbkdf2-sha256$i=…$salt$hash" or "$scrypt$ln=…,r=…,p=…$salt$hash"), as
-  // `cachegate hash-password` prints; or, from password_file, the hash of the file's password,
-  // made at load time. Empty: no password (the user can only log in by certificate).
+  // `cachegate hash-password` prints, already checked by parse_password_hash (config/password.h);
+  // or, from password_file, the hash of the file's password made at load time (pbkdf2-sha256 with
+  // 10000 iterations and a fresh salt: that hash never leaves the process, so a higher cost would
+  // only slow logins). Empty: no password (the user can only log in by certificate).
   std::string password_hash;
   std::string password_file;  // as written, for reload and messages
   // Client-certificate identities (subject CN, or a DNS/email/URI SAN) that log in as this user.
@@ -212,5 +217,39 @@ struct Config {
 std::string_view to_string(Protocol p);
 std::string_view to_string(Distribution d);
 std::string_view to_string(HashFunction h);
+
+// The YAML spellings of the TLS, authentication and permission choices (config/load.cc parses by
+// comparing against them).
+inline std::string_view to_string(TlsClientAuth a) {
+  switch (a) {
+    case TlsClientAuth::kNone:
+      return "none";
+    case TlsClientAuth::kOptional:
+      return "optional";
+    case TlsClientAuth::kRequired:
+      return "required";
+  }
+  return "unknown";
+}
+inline std::string_view to_string(TlsMode m) {
+  return m == TlsMode::kRequired ? "required" : "optional";
+}
+inline std::string_view to_string(TlsVersion v) {
+  return v == TlsVersion::k1_2 ? "1.2" : "1.3";
+}
+inline std::string_view to_string(ListenerAuth a) {
+  return a == ListenerAuth::kNone ? "none" : "required";
+}
+inline std::string_view to_string(OpClass c) {
+  switch (c) {
+    case OpClass::kRead:
+      return "read";
+    case OpClass::kWrite:
+      return "write";
+    case OpClass::kAdmin:
+      return "admin";
+  }
+  return "unknown";
+}
 
 }  // namespace cachegate::config

@@ -2,6 +2,12 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/eventhandler.h>
@@ -11,14 +17,17 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
+#include <exception>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "config/password.h"
 
 namespace cachegate::config {
 namespace {
@@ -62,6 +71,24 @@ constexpr size_t kMaxName = 255;
 
 // A configuration file is a few kilobytes; anything this large is the wrong file.
 constexpr off_t kMaxFileSize = 16 * kMiB;
+// A password file holds one line. A PEM file holds a certificate chain or a CA bundle (a
+// system-wide bundle is a few hundred kilobytes).
+constexpr off_t kMaxSecretFileSize = 64 * kKiB;
+constexpr off_t kMaxPemFileSize = 4 * kMiB;
+
+// Failed logins counted per client address; past a million the counters would only measure
+// how long an attack has been going on.
+constexpr int64_t kMaxAuthFailures = 1000000;
+constexpr int64_t kMaxListenerConnections = 10000000;
+// The namespace is part of every key cachegate forwards, and memcached keys are at most 250
+// bytes: a longer prefix would leave no room for the client's key.
+constexpr size_t kMaxNamespace = 250;
+// A certificate's subject CN is at most 64 characters and a DNS name 253; URIs and e-mail
+// addresses in SANs can be longer, but not this long.
+constexpr size_t kMaxTlsIdentity = 1024;
+// Users from password_file are hashed at every load; this hash never leaves the process, so it
+// needs no more cost than this (see UserConfig::password_hash).
+constexpr uint32_t kPasswordFileIterations = 10000;
 
 constexpr std::array kProtocols{Protocol::kMemcached, Protocol::kRedis};
 constexpr std::array kDistributions{Distribution::kKetama, Distribution::kModula,
@@ -73,13 +100,31 @@ constexpr std::array kHashes{
     HashFunction::kHsieh,      HashFunction::kMurmur,  HashFunction::kJenkins,
 };
 
-constexpr std::array<std::string_view, 4> kRootKeys{"workers", "listeners", "pools", "limits"};
-constexpr std::array<std::string_view, 5> kListenerKeys{"name", "listen", "protocol", "pool",
-                                                        "backlog"};
+constexpr std::array kClientAuths{TlsClientAuth::kNone, TlsClientAuth::kOptional,
+                                  TlsClientAuth::kRequired};
+constexpr std::array kTlsModes{TlsMode::kRequired, TlsMode::kOptional};
+constexpr std::array kListenerAuths{ListenerAuth::kNone, ListenerAuth::kRequired};
+constexpr std::array kOpClasses{OpClass::kRead, OpClass::kWrite, OpClass::kAdmin};
+
+constexpr std::array<std::string_view, 6> kRootKeys{"workers", "listeners",   "pools",
+                                                    "limits",  "auth_limits", "users"};
+constexpr std::array<std::string_view, 8> kListenerKeys{
+    "name", "listen", "protocol", "pool", "backlog", "tls", "auth", "max_connections"};
+constexpr std::array<std::string_view, 9> kListenerTlsKeys{
+    "cert",    "key",          "client_ca", "client_auth",      "min_version",
+    "ciphers", "ciphersuites", "mode",      "handshake_timeout"};
+constexpr std::array<std::string_view, 5> kPoolTlsKeys{"ca", "cert", "key", "verify",
+                                                       "server_name"};
+constexpr std::array<std::string_view, 3> kPoolAuthKeys{"username", "password", "password_file"};
+constexpr std::array<std::string_view, 6> kUserKeys{
+    "name", "password_hash", "password_file", "tls_identity", "allow", "namespace"};
+constexpr std::array<std::string_view, 2> kAllowKeys{"ops", "keys"};
+constexpr std::array<std::string_view, 4> kAuthLimitKeys{"failures_slow", "failures_block",
+                                                         "block_time", "timeout"};
 constexpr std::array<std::string_view, 7> kLimitKeys{
     "item_size_max",          "request_line_max", "client_pipeline_max", "client_output_max",
     "client_output_hard_max", "reply_size_max",   "request_size_max"};
-constexpr std::array<std::string_view, 21> kPoolKeys{
+constexpr std::array<std::string_view, 23> kPoolKeys{
     "protocol",
     "redis",
     "distribution",
@@ -101,6 +146,8 @@ constexpr std::array<std::string_view, 21> kPoolKeys{
     "redis_auth_file",
     "redis_db",
     "servers",
+    "tls",
+    "auth",
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -285,6 +332,140 @@ std::string parse_listen(std::string_view text, Address& out) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Files named in the configuration: secrets and TLS material.
+
+// Reads a whole regular file of at most `max` bytes into `out`. Returns "" or why it could not,
+// to follow "cannot read 'path': ".
+std::string read_whole_file(const std::string& path, off_t max, std::string& out) {
+  out.clear();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::strerror(errno);
+  std::string problem;
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    problem = std::strerror(errno);
+  } else if (S_ISDIR(st.st_mode)) {
+    problem = "is a directory";
+  } else {
+    char buf[16 * 1024];
+    for (;;) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n > 0) {
+        out.append(buf, static_cast<size_t>(n));
+        if (out.size() > static_cast<size_t>(max)) {
+          problem = "larger than " + size_text(static_cast<uint64_t>(max));
+          break;
+        }
+      } else if (n == 0) {
+        break;
+      } else if (errno != EINTR) {
+        problem = std::strerror(errno);
+        break;
+      }
+    }
+  }
+  ::close(fd);
+  if (!problem.empty()) wipe_secret(out);
+  return problem;
+}
+
+// A password kept in a file: the file's content without its trailing line end ("\n" or
+// "\r\n", as editors and `echo` leave them). Returns "" or why it could not be read.
+std::string read_password_file(const std::string& path, std::string& out) {
+  std::string problem = read_whole_file(path, kMaxSecretFileSize, out);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
+    out.pop_back();
+  return problem;
+}
+
+struct OpenSslFree {
+  void operator()(BIO* p) const { BIO_free(p); }
+  void operator()(X509* p) const { X509_free(p); }
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+  void operator()(SSL_CTX* p) const { SSL_CTX_free(p); }
+};
+using BioPtr = std::unique_ptr<BIO, OpenSslFree>;
+using X509Ptr = std::unique_ptr<X509, OpenSslFree>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, OpenSslFree>;
+using SslCtxPtr = std::unique_ptr<SSL_CTX, OpenSslFree>;
+
+// Without a callback OpenSSL asks for a passphrase on the terminal; a configuration check must
+// never stop to wait for one.
+int refuse_passphrase(char*, int, int, void*) {
+  return -1;
+}
+
+BioPtr memory_bio(const std::string& data) {
+  return BioPtr(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+}
+
+size_t count_of(std::string_view text, std::string_view what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string_view::npos; at = text.find(what, at + 1))
+    ++n;
+  return n;
+}
+
+// The certificates of a PEM file, in file order. Returns "" or what is wrong, to follow the
+// quoted path.
+std::string pem_certificates(const std::string& pem, std::vector<X509Ptr>& out) {
+  const size_t blocks = count_of(pem, "-----BEGIN CERTIFICATE-----");
+  if (blocks == 0) return "contains no PEM certificate";
+  const BioPtr bio = memory_bio(pem);
+  while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, refuse_passphrase, nullptr))
+    out.emplace_back(x);
+  ERR_clear_error();
+  if (out.size() < blocks)
+    return "has a certificate that cannot be parsed (number " + std::to_string(out.size() + 1) +
+           " in the file)";
+  return "";
+}
+
+// The private key of a PEM file. Returns "" or what is wrong, to follow the quoted path.
+std::string pem_private_key(const std::string& pem, PkeyPtr& out) {
+  if (pem.find("ENCRYPTED") != std::string::npos)
+    return "is an encrypted private key; give it unencrypted (cachegate asks for no passphrase)";
+  if (pem.find("-----BEGIN") == std::string::npos ||
+      pem.find("PRIVATE KEY-----") == std::string::npos)
+    return "contains no PEM private key";
+  const BioPtr bio = memory_bio(pem);
+  out.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, refuse_passphrase, nullptr));
+  ERR_clear_error();
+  if (!out) return "has a private key that cannot be parsed";
+  return "";
+}
+
+// A key pattern as Redis's ACLs and glob-style matching take it: '*', '?', '[...]' (with '^'
+// negation and ranges) and backslash escapes. Returns "" or what is wrong.
+std::string check_glob(std::string_view p) {
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == '\\') {
+      if (++i == p.size()) return "ends with a lone backslash";
+    } else if (p[i] == '[') {
+      size_t j = i + 1;
+      if (j < p.size() && p[j] == '^') ++j;
+      while (j < p.size() && p[j] != ']') {
+        if (p[j] == '\\') ++j;
+        ++j;
+      }
+      if (j >= p.size()) return "has a '[' without its ']'";
+      i = j;
+    }
+  }
+  return "";
+}
+
+bool is_ip_literal(std::string_view text) {
+  std::string literal(text);
+  if (literal.size() >= 2 && literal.front() == '[' && literal.back() == ']')
+    literal = literal.substr(1, literal.size() - 2);
+  in_addr a4;
+  in6_addr a6;
+  return inet_pton(AF_INET, literal.c_str(), &a4) == 1 ||
+         inet_pton(AF_INET6, literal.c_str(), &a6) == 1;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Walking the YAML tree.
 
 SourceLocation location_of(const YAML::Node& n) {
@@ -391,13 +572,26 @@ class Loader {
   std::optional<Enum> read_enum(const Value& v, const std::array<Enum, N>& all,
                                 std::string_view what);
   std::optional<Address> read_listen(const Value& v);
+  std::optional<std::string> read_path(const Value& v);
+  std::optional<std::string> read_secret(const Value& v);
+  std::optional<std::string> read_password_file_value(const Value& v, std::string* path = nullptr);
+  bool read_certificate_file(const Value& v, std::string& path, std::vector<X509Ptr>& out);
+  bool read_private_key_file(const Value& v, std::string& path, PkeyPtr& out);
+  SSL_CTX* scratch_tls_context();
 
   void load_pools(const Value* v, const YAML::Node& root, std::vector<PoolConfig>& out);
   PoolConfig load_pool(const std::string& name, const Value& v);
   void load_servers(const Value* v, const Value& pool, std::vector<ServerConfig>& out);
   void load_listeners(const Value* v);
   void load_listener(const Value& v);
+  std::optional<ListenerTlsConfig> load_listener_tls(const Value& v, bool& client_auth_known);
+  PoolTlsConfig load_pool_tls(const Value& v);
+  void load_pool_auth(const Value& v, PoolConfig& pool);
   void load_limits(const Value* v, Limits& out);
+  void load_auth_limits(const Value* v, Config& config);
+  void load_users(const Value* v, std::vector<UserConfig>& out);
+  void load_user(const Value& v, std::vector<UserConfig>& out);
+  void load_allow(const Value& v, UserConfig& user);
   void check_listeners(const Value* listeners, const YAML::Node& root);
 
   std::vector<ConfigError>& errors_;
@@ -408,6 +602,20 @@ class Loader {
   std::vector<ListenerDraft> pool_listeners_;
   // Whether any listener was attempted: "no listeners" is reported only when none was.
   bool listener_attempted_ = false;
+  // Whether some user was given a password, or a certificate identity, for `auth: required`.
+  // A user whose password has an error still counts, so that one mistake is reported once.
+  bool any_password_user_ = false;
+  bool any_identity_user_ = false;
+  // Where each user name and each tls_identity was first given, for duplicates.
+  struct Seen {
+    std::string text;
+    std::string user;
+    SourceLocation where;
+  };
+  std::vector<Seen> user_names_;
+  std::vector<Seen> user_identities_;
+  // A TLS context that only checks cipher lists; made on first use.
+  SslCtxPtr scratch_tls_;
 };
 
 std::vector<Entry> Loader::entries(const Value& map, std::string_view what) {
@@ -590,6 +798,88 @@ std::optional<Address> Loader::read_listen(const Value& v) {
   return address;
 }
 
+std::optional<std::string> Loader::read_path(const Value& v) {
+  auto s = read_string(v);
+  if (!s) return std::nullopt;
+  if (s->empty()) {
+    error(v, "must not be empty");
+    return std::nullopt;
+  }
+  return s;
+}
+
+std::optional<std::string> Loader::read_secret(const Value& v) {
+  // Never echo the value: it is a password or a password hash.
+  if (!v.node.IsScalar()) {
+    error(v, "expected a string, got " + (v.node.IsNull() ? "nothing" : describe(v.node)));
+    return std::nullopt;
+  }
+  if (v.node.Scalar().empty()) {
+    error(v, "must not be empty");
+    return std::nullopt;
+  }
+  return v.node.Scalar();
+}
+
+std::optional<std::string> Loader::read_password_file_value(const Value& v, std::string* path) {
+  const auto file = read_path(v);
+  if (!file) return std::nullopt;
+  if (path) *path = *file;
+  std::string password;
+  if (std::string problem = read_password_file(*file, password); !problem.empty()) {
+    error(v, "cannot read " + quoted(*file) + ": " + problem);
+    return std::nullopt;
+  }
+  if (password.empty()) {
+    error(v, quoted(*file) + " is empty");
+    return std::nullopt;
+  }
+  return password;
+}
+
+bool Loader::read_certificate_file(const Value& v, std::string& path, std::vector<X509Ptr>& out) {
+  const auto file = read_path(v);
+  if (!file) return false;
+  path = *file;
+  std::string pem;
+  if (std::string problem = read_whole_file(path, kMaxPemFileSize, pem); !problem.empty()) {
+    error(v, "cannot read " + quoted(path) + ": " + problem);
+    return false;
+  }
+  // The file may hold the key too (a combined PEM): wipe it like a key file.
+  std::string problem = pem_certificates(pem, out);
+  wipe_secret(pem);
+  if (!problem.empty()) {
+    error(v, quoted(path) + " " + problem);
+    return false;
+  }
+  return true;
+}
+
+bool Loader::read_private_key_file(const Value& v, std::string& path, PkeyPtr& out) {
+  const auto file = read_path(v);
+  if (!file) return false;
+  path = *file;
+  std::string pem;
+  std::string problem = read_whole_file(path, kMaxPemFileSize, pem);
+  if (!problem.empty()) {
+    error(v, "cannot read " + quoted(path) + ": " + problem);
+    return false;
+  }
+  problem = pem_private_key(pem, out);
+  wipe_secret(pem);
+  if (!problem.empty()) {
+    error(v, quoted(path) + " " + problem);
+    return false;
+  }
+  return true;
+}
+
+SSL_CTX* Loader::scratch_tls_context() {
+  if (!scratch_tls_) scratch_tls_.reset(SSL_CTX_new(TLS_method()));
+  return scratch_tls_.get();
+}
+
 // ---------------------------------------------------------------------------------------------
 
 void Loader::load(const YAML::Node& root, Config& config) {
@@ -610,6 +900,9 @@ void Loader::load(const YAML::Node& root, Config& config) {
   }
 
   load_pools(f.get("pools"), root, config.pools);
+  // Users before listeners: `auth: required` on a listener needs someone who can log in.
+  load_users(f.get("users"), config.users);
+  load_auth_limits(f.get("auth_limits"), config);
   load_listeners(f.get("listeners"));
   check_listeners(f.get("listeners"), root);
   for (auto* drafts : {&explicit_listeners_, &pool_listeners_})
@@ -722,36 +1015,27 @@ PoolConfig Loader::load_pool(const std::string& name, const Value& v) {
   }
   if (auth && auth_file) error(*auth_file, "give redis_auth or redis_auth_file, not both");
   if (auth) {
-    // Never echo the value: it is a password.
-    if (!auth->node.IsScalar()) {
-      error(*auth, "expected a string, got " +
-                       std::string(auth->node.IsNull() ? "nothing" : describe(auth->node)));
-    } else {
-      pool.server_password = auth->node.Scalar();
-      if (pool.server_password.empty()) error(*auth, "must not be empty");
-    }
+    if (auto password = read_secret(*auth)) pool.server_password = std::move(*password);
   }
   if (auth_file) {
-    if (auto path = read_string(*auth_file)) {
-      std::ifstream in(*path, std::ios::binary);
-      std::stringstream content;
-      content << in.rdbuf();
-      if (!in) {
-        error(*auth_file, "cannot read " + quoted(*path));
-      } else {
-        pool.server_password = content.str();
-        // A trailing newline is the file's, not the password's.
-        while (!pool.server_password.empty() &&
-               (pool.server_password.back() == '\n' || pool.server_password.back() == '\r'))
-          pool.server_password.pop_back();
-        if (pool.server_password.empty()) error(*auth_file, quoted(*path) + " is empty");
-      }
-    }
+    if (auto password = read_password_file_value(*auth_file))
+      pool.server_password = std::move(*password);
   }
   if (db) {
     if (auto n = read_int(*db, 0, std::numeric_limits<int32_t>::max()))
       pool.redis_db = static_cast<uint32_t>(*n);
   }
+  // `auth:` is the general form of redis_auth (a username too, and memcached pools).
+  if (const Value* x = f.get("auth")) {
+    for (const Value* old : {auth, auth_file}) {
+      if (old != nullptr) {
+        error(*x, "give auth or " + std::string(old == auth ? "redis_auth" : "redis_auth_file") +
+                      ", not both");
+      }
+    }
+    load_pool_auth(*x, pool);
+  }
+  if (const Value* x = f.get("tls")) pool.tls = load_pool_tls(*x);
 
   const Value* listen = f.get("listen");
   const Value* backlog = f.get("backlog");
@@ -886,6 +1170,28 @@ void Loader::load_listener(const Value& v) {
   if (const Value* x = f.get("backlog")) {
     if (auto n = read_int(*x, 1, kMaxBacklog)) d.config.backlog = static_cast<uint32_t>(*n);
   }
+  if (const Value* x = f.get("max_connections")) {
+    if (auto n = read_int(*x, 0, kMaxListenerConnections))
+      d.config.max_connections = static_cast<uint32_t>(*n);
+  }
+  // Whether the listener's client_auth is known; when `tls` has an error there it is not, and
+  // the check of `auth` below would only guess.
+  bool client_auth_known = true;
+  if (const Value* x = f.get("tls")) d.config.tls = load_listener_tls(*x, client_auth_known);
+  if (const Value* x = f.get("auth")) {
+    if (auto a = read_enum(*x, kListenerAuths, "auth")) {
+      d.config.auth = *a;
+      const bool by_certificate =
+          any_identity_user_ && d.config.tls && d.config.tls->client_auth != TlsClientAuth::kNone;
+      if (*a == ListenerAuth::kRequired && client_auth_known && !any_password_user_ &&
+          !by_certificate) {
+        error(*x,
+              "no user can log in on this listener: auth: required needs a user with "
+              "password_hash or password_file, or one with tls_identity and this listener's "
+              "tls.client_auth optional or required");
+      }
+    }
+  }
   const PoolInfo* pool = nullptr;
   if (const Value* x = f.get("pool")) {
     if (auto name = read_string(*x)) {
@@ -1008,6 +1314,373 @@ void Loader::load_limits(const Value* v, Limits& out) {
     error(*x, "reply_size_max (" + size_text(out.reply_size_max) +
                   ") must not be smaller than item_size_max (" + size_text(out.item_size_max) +
                   ")");
+  }
+}
+
+std::optional<ListenerTlsConfig> Loader::load_listener_tls(const Value& v,
+                                                           bool& client_auth_known) {
+  client_auth_known = false;
+  if (!expect_map(v)) return std::nullopt;
+  const Fields f = fields(v, kListenerTlsKeys);
+  ListenerTlsConfig tls;
+  tls.where = location_of(v.key);
+  for (std::string_view required : {"cert", "key"}) {
+    if (!f.get(required))
+      error(location_of(v.key), v.path, "missing required key " + quoted(required));
+  }
+  std::vector<X509Ptr> chain;
+  PkeyPtr key;
+  if (const Value* x = f.get("cert")) read_certificate_file(*x, tls.cert, chain);
+  const Value* key_value = f.get("key");
+  if (key_value) read_private_key_file(*key_value, tls.key, key);
+  if (!chain.empty() && key && X509_check_private_key(chain.front().get(), key.get()) != 1) {
+    error(*key_value,
+          quoted(tls.key) + " does not match the (first) certificate in " + quoted(tls.cert));
+  }
+  ERR_clear_error();
+
+  const Value* ca = f.get("client_ca");
+  if (ca) {
+    std::vector<X509Ptr> certificates;
+    read_certificate_file(*ca, tls.client_ca, certificates);
+  }
+  if (const Value* x = f.get("client_auth")) {
+    if (auto a = read_enum(*x, kClientAuths, "client_auth")) {
+      tls.client_auth = *a;
+      client_auth_known = true;
+      if (*a != TlsClientAuth::kNone && ca == nullptr) {
+        error(*x, "client_auth: " + std::string(to_string(*a)) +
+                      " needs client_ca, the CA certificates client certificates are checked "
+                      "against");
+      }
+    }
+  } else {
+    client_auth_known = true;
+  }
+  if (const Value* x = f.get("min_version")) {
+    // Unquoted, 1.2 is a YAML float; its text is what counts.
+    if (auto s = read_string(*x)) {
+      if (*s == "1.2") {
+        tls.min_version = TlsVersion::k1_2;
+      } else if (*s == "1.3") {
+        tls.min_version = TlsVersion::k1_3;
+      } else if (*s == "1" || *s == "1.0" || *s == "1.1") {
+        error(*x, "TLS " + *s + " is not supported (expected 1.2 or 1.3)");
+      } else {
+        error(*x, "unknown TLS version " + quoted(*s) + " (expected 1.2 or 1.3)");
+      }
+    }
+  }
+  // OpenSSL ignores the names in a list it does not know and fails only when nothing is left;
+  // checking here turns that start-up failure into a configuration error.
+  if (const Value* x = f.get("ciphers")) {
+    if (auto s = read_string(*x)) {
+      SSL_CTX* ctx = scratch_tls_context();
+      if (s->empty()) {
+        error(*x, "must not be empty (leave ciphers out for OpenSSL's default)");
+      } else if (ctx != nullptr && SSL_CTX_set_cipher_list(ctx, s->c_str()) != 1) {
+        error(*x, "OpenSSL knows none of the TLS 1.2 ciphers in " + quoted(*s) +
+                      (s->rfind("TLS_", 0) == 0 ? " (TLS 1.3 suites go in ciphersuites)" : ""));
+      }
+      ERR_clear_error();
+      tls.ciphers = *s;
+    }
+  }
+  if (const Value* x = f.get("ciphersuites")) {
+    if (auto s = read_string(*x)) {
+      SSL_CTX* ctx = scratch_tls_context();
+      if (s->empty()) {
+        error(*x, "must not be empty (leave ciphersuites out for OpenSSL's default)");
+      } else if (ctx != nullptr && SSL_CTX_set_ciphersuites(ctx, s->c_str()) != 1) {
+        error(*x, "OpenSSL knows none of the TLS 1.3 cipher suites in " + quoted(*s));
+      }
+      ERR_clear_error();
+      tls.ciphersuites = *s;
+    }
+  }
+  if (const Value* x = f.get("mode")) {
+    if (auto m = read_enum(*x, kTlsModes, "mode")) tls.mode = *m;
+  }
+  if (const Value* x = f.get("handshake_timeout")) {
+    if (auto ms = read_millis(*x)) tls.handshake_timeout = *ms;
+  }
+  return tls;
+}
+
+PoolTlsConfig Loader::load_pool_tls(const Value& v) {
+  PoolTlsConfig tls;
+  tls.where = location_of(v.key);
+  if (v.node.IsNull()) {
+    error(v, "expected a map, got nothing (write tls: {} for TLS with every default)");
+    return tls;
+  }
+  if (!expect_map(v)) return tls;
+  const Fields f = fields(v, kPoolTlsKeys);
+  if (const Value* x = f.get("ca")) {
+    std::vector<X509Ptr> certificates;
+    read_certificate_file(*x, tls.ca, certificates);
+  }
+  const Value* cert = f.get("cert");
+  const Value* key = f.get("key");
+  if (cert && !key) error(*cert, "given without key (a client certificate needs its private key)");
+  if (key && !cert) error(*key, "given without cert (a private key needs its certificate)");
+  std::vector<X509Ptr> chain;
+  PkeyPtr pkey;
+  if (cert) read_certificate_file(*cert, tls.cert, chain);
+  if (key) read_private_key_file(*key, tls.key, pkey);
+  if (!chain.empty() && pkey && X509_check_private_key(chain.front().get(), pkey.get()) != 1)
+    error(*key, quoted(tls.key) + " does not match the (first) certificate in " + quoted(tls.cert));
+  ERR_clear_error();
+  if (const Value* x = f.get("verify")) {
+    if (auto b = read_bool(*x)) tls.verify = *b;
+  }
+  if (const Value* x = f.get("server_name")) {
+    if (auto name = read_string(*x)) {
+      Host host;
+      if (name->empty()) {
+        error(*x, "must not be empty (leave server_name out to use each server's host)");
+      } else if (is_ip_literal(*name)) {
+        // SNI carries host names only (RFC 6066, section 3).
+        error(*x, quoted(*name) +
+                      " is an IP address; server_name is a host name (leave it out to check each "
+                      "server's own address)");
+      } else if (!check_host(*name, false, host).empty()) {
+        error(*x, quoted(*name) + " is not a valid host name");
+      } else {
+        tls.server_name = *name;
+      }
+    }
+  }
+  return tls;
+}
+
+void Loader::load_pool_auth(const Value& v, PoolConfig& pool) {
+  if (!expect_map(v)) return;
+  const Fields f = fields(v, kPoolAuthKeys);
+  const Value* username = f.get("username");
+  const Value* password = f.get("password");
+  const Value* file = f.get("password_file");
+  if (!password && !file)
+    error(location_of(v.key), v.path, "missing required key 'password' (or 'password_file')");
+  // memcached's ASCII authentication (-Y) sends "username password" as one value.
+  if (!username && pool.protocol == Protocol::kMemcached) {
+    error(location_of(v.key), v.path,
+          "missing required key 'username' (memcached's authentication needs a username and a "
+          "password)");
+  }
+  if (password && file) error(*file, "give password or password_file, not both");
+  if (username) {
+    if (auto name = read_name(*username)) pool.server_username = *name;
+  }
+  if (password) {
+    if (auto s = read_secret(*password)) pool.server_password = std::move(*s);
+  }
+  if (file) {
+    if (auto s = read_password_file_value(*file)) pool.server_password = std::move(*s);
+  }
+}
+
+void Loader::load_auth_limits(const Value* v, Config& config) {
+  if (v == nullptr || v->node.IsNull() || !expect_map(*v)) return;
+  const Fields f = fields(*v, kAuthLimitKeys);
+  if (const Value* x = f.get("failures_slow")) {
+    if (auto n = read_int(*x, 1, kMaxAuthFailures))
+      config.auth_failures_slow = static_cast<uint32_t>(*n);
+  }
+  if (const Value* x = f.get("failures_block")) {
+    if (auto n = read_int(*x, 1, kMaxAuthFailures)) {
+      config.auth_failures_block = static_cast<uint32_t>(*n);
+      if (config.auth_failures_block < config.auth_failures_slow) {
+        error(*x, "must not be smaller than failures_slow (" +
+                      std::to_string(config.auth_failures_slow) + "), got " + std::to_string(*n));
+      }
+    }
+  } else {
+    // Unless given, blocking starts no earlier than slowing down.
+    config.auth_failures_block = std::max(config.auth_failures_block, config.auth_failures_slow);
+  }
+  if (const Value* x = f.get("block_time")) {
+    if (auto ms = read_millis(*x)) config.auth_block_time = *ms;
+  }
+  if (const Value* x = f.get("timeout")) {
+    if (auto ms = read_millis(*x)) config.auth_timeout = *ms;
+  }
+}
+
+void Loader::load_users(const Value* v, std::vector<UserConfig>& out) {
+  if (v == nullptr || v->node.IsNull()) return;
+  if (!v->node.IsSequence()) {
+    error(*v, "expected a list of users, got " + describe(v->node));
+    return;
+  }
+  for (size_t i = 0; i < v->node.size(); ++i) {
+    const YAML::Node item = v->node[i];
+    load_user({item, item, v->path + "[" + std::to_string(i) + "]"}, out);
+  }
+}
+
+void Loader::load_user(const Value& v, std::vector<UserConfig>& out) {
+  if (!expect_map(v)) return;
+  const Fields f = fields(v, kUserKeys);
+  UserConfig user;
+  user.where = v.where();
+  if (const Value* x = f.get("name")) {
+    if (auto name = read_name(*x)) {
+      user.name = *name;
+      const auto first = std::find_if(user_names_.begin(), user_names_.end(),
+                                      [&](const Seen& s) { return s.text == *name; });
+      if (first != user_names_.end()) {
+        error(*x, "duplicate user name " + quoted(*name) + " (first defined at " +
+                      at(first->where) + ")");
+      } else {
+        user_names_.push_back({*name, *name, x->where()});
+      }
+    }
+  } else {
+    error(v, "missing required key 'name'");
+  }
+
+  const Value* hash = f.get("password_hash");
+  const Value* file = f.get("password_file");
+  if (hash || file) any_password_user_ = true;
+  if (hash && file) error(*file, "give password_hash or password_file, not both");
+  if (hash) {
+    if (auto phc = read_secret(*hash)) {
+      ParsedHash parsed;
+      std::string why;
+      if (parse_password_hash(*phc, parsed, &why)) {
+        user.password_hash = std::move(*phc);
+      } else {
+        error(*hash, "invalid password hash: " + why);
+      }
+    }
+  }
+  if (file) {
+    if (auto password = read_password_file_value(*file, &user.password_file)) {
+      try {
+        user.password_hash = hash_password(*password, PasswordScheme::kPbkdf2Sha256,
+                                           PasswordCost{kPasswordFileIterations});
+      } catch (const std::exception& e) {
+        error(*file, std::string("cannot hash the password: ") + e.what());
+      }
+      wipe_secret(*password);
+    }
+  }
+
+  if (const Value* x = f.get("tls_identity")) {
+    any_identity_user_ = true;
+    std::vector<Value> items;
+    if (x->node.IsSequence()) {
+      if (x->node.size() == 0) error(*x, "must list at least one identity");
+      for (size_t i = 0; i < x->node.size(); ++i) {
+        const YAML::Node item = x->node[i];
+        items.push_back({item, item, x->path + "[" + std::to_string(i) + "]"});
+      }
+    } else if (x->node.IsScalar()) {
+      items.push_back(*x);
+    } else {
+      error(*x, "expected a string or a list of strings, got " + describe(x->node));
+    }
+    for (const Value& item : items) {
+      const auto id = read_string(item);
+      if (!id) continue;
+      if (id->empty()) {
+        error(item, "must not be empty");
+      } else if (id->size() > kMaxTlsIdentity) {
+        error(item, "is longer than " + std::to_string(kMaxTlsIdentity) + " bytes");
+      } else if (std::any_of(id->begin(), id->end(), [](char c) {
+                   return static_cast<unsigned char>(c) < ' ' || c == 0x7f;
+                 })) {
+        error(item, quoted(*id) + " contains control characters");
+      } else {
+        // One certificate must name one user.
+        const auto first = std::find_if(user_identities_.begin(), user_identities_.end(),
+                                        [&](const Seen& s) { return s.text == *id; });
+        if (first == user_identities_.end()) {
+          user_identities_.push_back({*id, user.name, item.where()});
+          user.tls_identities.push_back(*id);
+        } else if (first->user == user.name) {
+          error(item,
+                "duplicate identity " + quoted(*id) + " (first given at " + at(first->where) + ")");
+        } else {
+          error(item, "identity " + quoted(*id) + " already belongs to user " +
+                          quoted(first->user) + " (at " + at(first->where) + ")");
+        }
+      }
+    }
+  }
+
+  if (const Value* x = f.get("allow")) {
+    // An empty `allow:` (everything commented out) is the same as none: everything allowed.
+    if (!x->node.IsNull() && expect_map(*x)) load_allow(*x, user);
+  }
+
+  if (const Value* x = f.get("namespace")) {
+    if (auto ns = read_string(*x)) {
+      if (ns->empty()) {
+        error(*x, "must not be empty (leave namespace out for none)");
+      } else if (ns->size() > kMaxNamespace) {
+        error(*x, "is longer than " + std::to_string(kMaxNamespace) + " bytes");
+      } else if (has_space_or_control(*ns)) {
+        error(*x, quoted(*ns) + " contains whitespace or control characters");
+      } else {
+        user.key_namespace = *ns;
+      }
+    }
+  }
+  out.push_back(std::move(user));
+}
+
+void Loader::load_allow(const Value& v, UserConfig& user) {
+  const Fields f = fields(v, kAllowKeys);
+  if (const Value* x = f.get("ops")) {
+    if (!x->node.IsSequence()) {
+      error(*x,
+            "expected a list of operation classes (read, write, admin), got " + describe(x->node));
+    } else if (x->node.size() == 0) {
+      error(*x, "must list at least one of read, write, admin (leave ops out to allow all three)");
+    } else {
+      user.may_read = user.may_write = user.may_admin = false;
+      std::vector<std::pair<OpClass, SourceLocation>> seen;
+      for (size_t i = 0; i < x->node.size(); ++i) {
+        const YAML::Node item = x->node[i];
+        const Value iv{item, item, x->path + "[" + std::to_string(i) + "]"};
+        const auto op = read_enum(iv, kOpClasses, "operation class");
+        if (!op) continue;
+        const auto first =
+            std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == *op; });
+        if (first != seen.end()) {
+          error(iv, "duplicate operation class " + quoted(to_string(*op)) + " (first given at " +
+                        at(first->second) + ")");
+          continue;
+        }
+        seen.emplace_back(*op, iv.where());
+        (*op == OpClass::kRead    ? user.may_read
+         : *op == OpClass::kWrite ? user.may_write
+                                  : user.may_admin) = true;
+      }
+    }
+  }
+  if (const Value* x = f.get("keys")) {
+    if (!x->node.IsSequence()) {
+      error(*x, "expected a list of key patterns, got " + describe(x->node));
+    } else if (x->node.size() == 0) {
+      error(*x, "must list at least one pattern (leave keys out to allow every key)");
+    } else {
+      for (size_t i = 0; i < x->node.size(); ++i) {
+        const YAML::Node item = x->node[i];
+        const Value iv{item, item, x->path + "[" + std::to_string(i) + "]"};
+        const auto pattern = read_string(iv);
+        if (!pattern) continue;
+        if (pattern->empty()) {
+          error(iv, "must not be empty");
+        } else if (std::string problem = check_glob(*pattern); !problem.empty()) {
+          error(iv, "key pattern " + quoted(*pattern) + " " + problem);
+        } else {
+          user.key_patterns.push_back(*pattern);
+        }
+      }
+    }
   }
 }
 

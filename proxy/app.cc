@@ -5,14 +5,18 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <vector>
 
 #include "backends/log.h"
 #include "cachegate/version.h"
+#include "proxy/auth.h"
 #include "proxy/log.h"
 #include "proxy/stats.h"
+#include "proxy/tls.h"
 #include "proxy/worker.h"
 
 namespace cachegate::proxy {
@@ -21,6 +25,8 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 namespace {
+
+constexpr std::chrono::seconds kTlsWatchInterval{2};
 
 // Resolves host:port once at start-up (hostnames allowed); the first address wins.
 bool resolve(asio::io_context& io, const std::string& host, uint16_t port, tcp::endpoint& out,
@@ -82,10 +88,48 @@ int run_proxy(const config::Config& config) {
     }
   }
 
+  // TLS contexts, shared by the workers and reloaded here.
+  std::vector<std::unique_ptr<ListenerTls>> listener_tls;
+  std::vector<ListenerTls*> tls_of_listener;
+  for (const auto& listener : config.listeners) {
+    if (!listener.tls) {
+      tls_of_listener.push_back(nullptr);
+      continue;
+    }
+    listener_tls.push_back(std::make_unique<ListenerTls>(*listener.tls));
+    std::string error;
+    if (!listener_tls.back()->load(error)) {
+      log(LogLevel::kError, "listener '", listener.name, "': TLS: ", error);
+      return 1;
+    }
+    tls_of_listener.push_back(listener_tls.back().get());
+  }
+  auto reload_tls = [&](bool only_changed) {
+    for (size_t l = 0; l < config.listeners.size(); ++l) {
+      ListenerTls* tls = tls_of_listener[l];
+      if (tls == nullptr || (only_changed && !tls->files_changed())) continue;
+      std::string error;
+      if (tls->load(error)) {
+        log(LogLevel::kInfo, "listener '", config.listeners[l].name,
+            "': TLS certificate and key reloaded");
+      } else {
+        log(LogLevel::kError, "listener '", config.listeners[l].name,
+            "': TLS reload failed, keeping the previous certificate: ", error);
+      }
+    }
+  };
+
+  Authenticator authenticator(config);
+  std::deque<std::atomic<uint32_t>> open_connections(config.listeners.size());
+  std::vector<ListenerContext> contexts;
+  for (size_t l = 0; l < config.listeners.size(); ++l)
+    contexts.push_back(
+        ListenerContext{&config.listeners[l], tls_of_listener[l], &open_connections[l]});
   Registry registry;
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned i = 0; i < config.workers; ++i) {
-    workers.push_back(std::make_unique<Worker>(i, config, server_endpoints, registry));
+    workers.push_back(
+        std::make_unique<Worker>(i, config, server_endpoints, registry, contexts, authenticator));
     registry.add(workers.back().get());
   }
 
@@ -126,8 +170,14 @@ int run_proxy(const config::Config& config) {
       [&](const boost::system::error_code& ec, int signal) {
         if (ec) return;
         if (signal == SIGHUP) {
-          log(LogLevel::kWarning,
-              "SIGHUP: configuration reload is not available in this version; ignored");
+          if (listener_tls.empty()) {
+            log(LogLevel::kInfo,
+                "SIGHUP: nothing to reload (configuration reload is not "
+                "available in this version)");
+          } else {
+            log(LogLevel::kInfo, "SIGHUP: reloading TLS certificates and keys");
+            reload_tls(false);
+          }
           signals.async_wait(on_signal);
           return;
         }
@@ -135,6 +185,20 @@ int run_proxy(const config::Config& config) {
         stopping = true;
       };
   signals.async_wait(on_signal);
+  // Certificates are also reloaded when their files change (a renewed certificate, a Kubernetes
+  // Secret update), checked every few seconds.
+  asio::steady_timer tls_watch(main_io);
+  std::function<void(const boost::system::error_code&)> on_tls_watch =
+      [&](const boost::system::error_code& ec) {
+        if (ec) return;
+        reload_tls(true);
+        tls_watch.expires_after(kTlsWatchInterval);
+        tls_watch.async_wait(on_tls_watch);
+      };
+  if (!listener_tls.empty()) {
+    tls_watch.expires_after(kTlsWatchInterval);
+    tls_watch.async_wait(on_tls_watch);
+  }
 
   for (auto& worker : workers)
     worker->start();
@@ -143,6 +207,7 @@ int run_proxy(const config::Config& config) {
 
   while (!stopping)
     main_io.run_one();
+  tls_watch.cancel();
   for (auto& worker : workers)
     worker->stop();
   for (auto& worker : workers)

@@ -1,5 +1,6 @@
 #include "proxy/client_session.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -8,8 +9,11 @@
 
 #include <cerrno>
 
+#include "config/password.h"
+#include "proxy/auth.h"
 #include "proxy/counters.h"
 #include "proxy/log.h"
+#include "proxy/tls.h"
 #include "proxy/worker.h"
 
 namespace cachegate::proxy {
@@ -20,17 +24,28 @@ constexpr size_t kIdleBufferKeep = 16 * 1024;
 constexpr uint32_t kSeqMask = 0x7fffffffu;
 // A client that is done but does not read its last replies gets this long to take them.
 constexpr std::chrono::seconds kLingerTimeout{10};
+// How long the answer to a failed login waits once its address has failed too often.
+constexpr std::chrono::seconds kSlowLoginDelay{1};
 }  // namespace
 
-ClientSession::ClientSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id)
-    : worker_(worker), pool_(pool), counters_(worker.counters()), fd_(fd), id_(id) {
+ClientSession::ClientSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id,
+                             const ListenerContext& listener)
+    : worker_(worker),
+      pool_(pool),
+      counters_(worker.counters()),
+      listener_(listener),
+      fd_(fd),
+      id_(id) {
   slots_.resize(16);
   slot_mask_ = 15;
   counters_.curr_connections.add();
   counters_.total_connections.add();
+  if (listener_.open_connections != nullptr)
+    listener_.open_connections->fetch_add(1, std::memory_order_relaxed);
 }
 
 ClientSession::~ClientSession() {
+  tls_.reset();
   if (fd_ >= 0) ::close(fd_);
   counters_.curr_connections.sub();
 }
@@ -39,15 +54,174 @@ void ClientSession::start() {
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   worker_.add_session(this);
+  if (listener_.config != nullptr && listener_.config->auth == config::ListenerAuth::kRequired) {
+    authenticated_ = false;
+    sockaddr_storage peer{};
+    socklen_t length = sizeof peer;
+    char text[INET6_ADDRSTRLEN] = "";
+    if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &length) == 0) {
+      if (peer.ss_family == AF_INET6) {
+        ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, text,
+                    sizeof text);
+      } else {
+        ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&peer)->sin_addr, text, sizeof text);
+      }
+    }
+    peer_address_ = text;
+    // A connection that does not log in soon is closed; it holds a descriptor and memory.
+    auth_timer_ = std::make_unique<boost::asio::steady_timer>(worker_.loop().io(),
+                                                              worker_.config().auth_timeout);
+    routing::Ref<ClientSession> self(this);
+    auth_timer_->async_wait([self](const boost::system::error_code& ec) {
+      if (ec || self->closed_ || self->authenticated_) return;
+      self->counters_.auth_timeouts.add();
+      self->close();
+    });
+  }
   if (!worker_.loop().watch(fd_, *this)) {
     close();
     return;
   }
+  if (listener_.tls != nullptr) {
+    if (listener_.tls->config().mode == config::TlsMode::kOptional) {
+      transport_ = Transport::kDetect;
+    } else {
+      start_tls();
+    }
+    if (!advance_transport()) return;
+  }
   on_readable(true);
+}
+
+// --- transport ---------------------------------------------------------------------------------
+
+void ClientSession::start_tls() {
+  ssl_st* ssl = listener_.tls->new_connection(fd_);
+  if (ssl == nullptr) {
+    counters_.tls_handshake_failures.add();
+    log(LogLevel::kWarning, "listener '", listener_.config->name, "': no TLS context; closing");
+    close();
+    return;
+  }
+  tls_ = std::make_unique<TlsStream>(ssl);
+  transport_ = Transport::kHandshake;
+  // A client that starts a handshake and stalls is dropped; nothing else waits for it.
+  handshake_timer_ = std::make_unique<boost::asio::steady_timer>(
+      worker_.loop().io(), listener_.tls->config().handshake_timeout);
+  routing::Ref<ClientSession> self(this);
+  handshake_timer_->async_wait([self](const boost::system::error_code& ec) {
+    if (ec || self->closed_ || self->transport_ != Transport::kHandshake) return;
+    self->counters_.tls_handshake_failures.add();
+    self->counters_.tls_handshake_timeouts.add();
+    log(LogLevel::kDebug, "client ", self->id_, ": TLS handshake timed out");
+    self->close();
+  });
+}
+
+bool ClientSession::advance_transport() {
+  if (closed_) return false;
+  if (transport_ == Transport::kDetect) {
+    // A TLS record starts with 0x16 (handshake); no memcached or Redis request does.
+    char first;
+    const ssize_t n = ::recv(fd_, &first, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
+    if (n <= 0) {
+      close();
+      return false;
+    }
+    if (first != 0x16) {
+      transport_ = Transport::kPlain;
+      return true;
+    }
+    start_tls();
+    if (closed_) return false;
+  }
+  if (transport_ == Transport::kHandshake) {
+    switch (tls_->handshake()) {
+      case TlsStream::Io::kOk:
+        break;
+      case TlsStream::Io::kWantRead:
+      case TlsStream::Io::kWantWrite:
+        return false;
+      case TlsStream::Io::kEof:
+      case TlsStream::Io::kError:
+        counters_.tls_handshake_failures.add();
+        log(LogLevel::kDebug, "client ", id_, ": TLS handshake failed: ", tls_->last_error());
+        close();
+        return false;
+    }
+    transport_ = Transport::kTls;
+    if (handshake_timer_) handshake_timer_->cancel();
+    handshake_timer_.reset();
+    counters_.tls_handshakes.add();
+    peer_identities_ = tls_->peer_identities();
+    if (!peer_identities_.empty()) {
+      if (const auto* user = worker_.authenticator().user_for_identities(peer_identities_)) {
+        user_ = user;
+        authenticated_ = true;
+        counters_.auth_successes.add();
+      }
+    }
+  }
+  return true;
+}
+
+ssize_t ClientSession::receive(char* data, size_t size) {
+  if (!tls_) return ::recv(fd_, data, size, MSG_DONTWAIT);
+  size_t done = 0;
+  switch (tls_->read(data, size, done)) {
+    case TlsStream::Io::kOk:
+      return static_cast<ssize_t>(done);
+    case TlsStream::Io::kWantRead:
+    case TlsStream::Io::kWantWrite:
+      errno = EAGAIN;
+      return -1;
+    case TlsStream::Io::kEof:
+      return 0;
+    case TlsStream::Io::kError:
+      break;
+  }
+  errno = ECONNRESET;
+  return -1;
+}
+
+ssize_t ClientSession::transmit(const char* data, size_t size) {
+  if (!tls_) return ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+  size_t done = 0;
+  switch (tls_->write(data, size, done)) {
+    case TlsStream::Io::kOk:
+      return static_cast<ssize_t>(done);
+    case TlsStream::Io::kWantRead:
+    case TlsStream::Io::kWantWrite:
+      errno = EAGAIN;
+      return -1;
+    case TlsStream::Io::kEof:
+    case TlsStream::Io::kError:
+      break;
+  }
+  errno = ECONNRESET;
+  return -1;
 }
 
 void ClientSession::on_poll(uint32_t events) {
   if (closed_) return;
+  if (transport_ == Transport::kDetect || transport_ == Transport::kHandshake) {
+    if (!advance_transport()) return;
+    // The events that completed the handshake may carry the first requests too.
+    on_readable(true);
+    return;
+  }
+  if (tls_) {
+    // TLS may need the socket readable to go on writing, or writable to go on reading (key
+    // updates): any readiness retries both.
+    if (write_waiting_) {
+      write_waiting_ = false;
+      flush_now();
+      if (closed_) return;
+    }
+    on_readable(true);
+    return;
+  }
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
     on_readable((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
   if ((events & EPOLLOUT) != 0 && write_waiting_ && !closed_) {
@@ -61,8 +235,16 @@ void ClientSession::close() {
   routing::Ref<ClientSession> self(this);  // the worker's list may hold the last reference
   closed_ = true;
   held_ = 0;
+  if (listener_.open_connections != nullptr)
+    listener_.open_connections->fetch_sub(1, std::memory_order_relaxed);
   if (linger_) linger_->cancel();
+  if (handshake_timer_) handshake_timer_->cancel();
+  if (auth_timer_) auth_timer_->cancel();
   worker_.loop().unwatch(fd_, *this);
+  if (tls_) {
+    if (transport_ == Transport::kTls) tls_->shutdown();
+    tls_.reset();
+  }
   ::close(fd_);
   fd_ = -1;
   worker_.remove_session(this);
@@ -90,15 +272,16 @@ void ClientSession::on_readable(bool until_eagain) {
     if (needed_ > in_.size() && needed_ - in_.size() > want) want = needed_ - in_.size();
     in_.ensure_writable(want);
     const size_t room = in_.writable();
-    ssize_t n = ::recv(fd_, in_.write_ptr(), room, MSG_DONTWAIT);
+    ssize_t n = receive(in_.write_ptr(), room);
     if (n > 0) {
       in_.commit(static_cast<size_t>(n));
       counters_.bytes_read.add(static_cast<uint64_t>(n));
       process_input();
       // A short read means the socket is empty: new data brings a new edge. But a FIN that came
       // with the data brought no edge of its own, so when the peer has hung up (or when reading
-      // resumes after a pause, when edges went unheeded), read on to EAGAIN or the end.
-      if (static_cast<size_t>(n) < room && !until_eagain) break;
+      // resumes after a pause, when edges went unheeded), read on to EAGAIN or the end. TLS
+      // reads whole records off the socket, so a short read says nothing about what is left.
+      if (static_cast<size_t>(n) < room && !until_eagain && !tls_) break;
       continue;
     }
     if (n == 0) {
@@ -131,7 +314,7 @@ void ClientSession::pause_reading() {
 
 bool ClientSession::can_take_more() const {
   const auto& limits = worker_.limits();
-  return !closing_ && !closed_ && in_flight_ < limits.client_pipeline_max &&
+  return !closing_ && !closed_ && !login_pending_ && in_flight_ < limits.client_pipeline_max &&
          (next_seq_ - head_seq_) < limits.client_pipeline_max &&
          out_.size() + held_ < limits.client_output_max;
 }
@@ -153,6 +336,57 @@ void ClientSession::input_done() {
 void ClientSession::finish_if_done() {
   if (peer_eof_ && !paused_ && !closing_) closing_ = true;
   if (closing_ && in_flight_ == 0 && head_seq_ == next_seq_) worker_.loop().defer_flush(*this);
+}
+
+// --- logins ------------------------------------------------------------------------------------
+
+bool ClientSession::has_users() const {
+  return !worker_.config().users.empty();
+}
+
+void ClientSession::start_login(std::string_view name, std::string password,
+                                std::function<std::string(LoginOutcome)> reply) {
+  const uint32_t cookie = open_slot();
+  ++in_flight_;
+  Authenticator& auth = worker_.authenticator();
+  const auto standing = auth.standing(peer_address_);
+  if (standing == Authenticator::Standing::kBlocked) {
+    config::wipe_secret(password);
+    counters_.auth_blocked.add();
+    on_reply(cookie, reply(LoginOutcome::kBlocked), true);
+    return;
+  }
+  login_pending_ = true;
+  routing::Ref<ClientSession> self(this);
+  auth.check_password(
+      name, std::move(password), worker_.loop().io(),
+      [self, cookie, reply = std::move(reply),
+       slow = standing == Authenticator::Standing::kSlow](const config::UserConfig* user) {
+        auto deliver = [self, cookie, reply, user] {
+          self->login_pending_ = false;
+          Authenticator& a = self->worker_.authenticator();
+          if (user != nullptr) {
+            a.record_success(self->peer_address_);
+            self->user_ = user;
+            self->authenticated_ = true;
+            self->counters_.auth_successes.add();
+            self->on_reply(cookie, reply(LoginOutcome::kOk), false);
+          } else {
+            a.record_failure(self->peer_address_);
+            self->counters_.auth_failures.add();
+            self->on_reply(cookie, reply(LoginOutcome::kRefused), true);
+          }
+        };
+        if (!slow || user != nullptr) {
+          deliver();
+          return;
+        }
+        // An address that keeps failing waits for each answer: a guess per second at most.
+        auto timer =
+            std::make_shared<boost::asio::steady_timer>(self->worker_.loop().io(), kSlowLoginDelay);
+        self->counters_.auth_slowed.add();
+        timer->async_wait([timer, deliver](const boost::system::error_code&) { deliver(); });
+      });
 }
 
 // --- replies -----------------------------------------------------------------------------------
@@ -267,7 +501,7 @@ void ClientSession::on_failure(uint32_t cookie, routing::Failure failure) {
 void ClientSession::flush_now() {
   if (closed_ || write_waiting_) return;
   while (!out_.empty()) {
-    ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = transmit(out_.data(), out_.size());
     if (n > 0) {
       out_.consume(static_cast<size_t>(n));
       counters_.bytes_written.add(static_cast<uint64_t>(n));

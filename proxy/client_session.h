@@ -12,13 +12,16 @@
 // session stops reading (the client's writes then back up in TCP) until replies drain, and past
 // client_output_hard_max it disconnects the client.
 
+#include <atomic>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "backends/loop.h"
+#include "config/config.h"
 #include "protocol/buffer.h"
 #include "protocol/reply_shape.h"
 #include "routing/destination.h"
@@ -28,13 +31,25 @@ namespace cachegate::proxy {
 
 class Worker;
 struct WorkerCounters;
+class ListenerTls;
+class TlsStream;
+
+// What a session needs to know about the listener that accepted it.
+struct ListenerContext {
+  const config::ListenerConfig* config = nullptr;
+  ListenerTls* tls = nullptr;  // null when the listener has no tls:
+  // Open connections of this listener in all workers, for max_connections (touched on accept
+  // and close only).
+  std::atomic<uint32_t>* open_connections = nullptr;
+};
 
 class ClientSession : public routing::ReplyHandler,
                       public backends::Flushable,
                       public backends::Pollable {
  public:
   // Takes ownership of the connected, non-blocking socket `fd`.
-  ClientSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id);
+  ClientSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id,
+                const ListenerContext& listener);
   ~ClientSession() override;
 
   void start();
@@ -90,6 +105,18 @@ class ClientSession : public routing::ReplyHandler,
   // Answers locally, in order behind any replies still outstanding.
   void reply_local(std::string_view bytes);
 
+  // Logins. A listener with `auth: required` starts unauthenticated (and closes the connection
+  // after auth_timeout unless a login succeeds); a verified client certificate that names a
+  // user logs in during the TLS handshake.
+  enum class LoginOutcome : uint8_t { kOk, kRefused, kBlocked };
+  // Checks a password login off the event loop. Its answer, `reply(outcome)`, takes the next
+  // reply slot, and no further request is read until it is known. On kOk, user_ is set first.
+  void start_login(std::string_view name, std::string password,
+                   std::function<std::string(LoginOutcome)> reply);
+  bool authenticated() const { return authenticated_; }
+  // Whether the deployment has users at all (without, AUTH behaves as on a password-less server).
+  bool has_users() const;
+
   bool can_take_more() const;
   void pause_reading();
   // The client is done (quit, lost framing): close once every reply is out.
@@ -103,11 +130,29 @@ class ClientSession : public routing::ReplyHandler,
   Worker& worker_;
   routing::Pool& pool_;
   WorkerCounters& counters_;
+  const ListenerContext listener_;
+  // After a TLS handshake with a verified client certificate: its subject CN and SANs.
+  std::vector<std::string> peer_identities_;
+  // The user logged in as, if any; null for anonymous clients of an `auth: none` listener.
+  const config::UserConfig* user_ = nullptr;
+  bool authenticated_ = true;
   protocol::Buffer in_;
   uint64_t needed_ = 0;   // size of the partial request at the front of in_, when known
   bool closing_ = false;  // close once everything queued is written
 
  private:
+  // How bytes move: plain TCP, TLS, or not decided yet (a listener in optional TLS mode looks at
+  // the first byte; a TLS handshake must finish before any request is read).
+  enum class Transport : uint8_t { kPlain, kDetect, kHandshake, kTls };
+  // Moves a connection that is not yet kPlain/kTls along; false while it must wait for the
+  // socket (or was closed).
+  bool advance_transport();
+  void start_tls();
+  // recv/send through the transport: > 0 bytes moved, 0 end of input, < 0 with errno (EAGAIN:
+  // wait for the socket).
+  ssize_t receive(char* data, size_t size);
+  ssize_t transmit(const char* data, size_t size);
+
   // Reads and handles requests; stops at a short read unless `until_eagain`.
   void on_readable(bool until_eagain);
   void maybe_resume();
@@ -123,6 +168,9 @@ class ClientSession : public routing::ReplyHandler,
 
   int fd_;
   const uint32_t id_;
+  Transport transport_ = Transport::kPlain;
+  std::unique_ptr<TlsStream> tls_;
+  std::unique_ptr<boost::asio::steady_timer> handshake_timer_;
   protocol::Buffer out_;
   std::vector<Slot> slots_;
   uint32_t slot_mask_ = 0;
@@ -134,6 +182,9 @@ class ClientSession : public routing::ReplyHandler,
   uint64_t held_ = 0;
   std::unique_ptr<boost::asio::steady_timer> linger_;  // bounds the last write of a closing client
   bool write_waiting_ = false;  // a write hit EAGAIN; the next EPOLLOUT resumes it
+  bool login_pending_ = false;
+  std::string peer_address_;  // for counting failed logins per address
+  std::unique_ptr<boost::asio::steady_timer> auth_timer_;
   bool paused_ = false;
   bool peer_eof_ = false;
   bool closed_ = false;

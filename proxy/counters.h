@@ -26,7 +26,7 @@ class Counter {
 struct alignas(64) WorkerCounters {
   Counter curr_connections;
   Counter total_connections;
-  Counter rejected_connections;
+  Counter rejected_connections;  // closed at accept: the listener's max_connections was reached
   Counter accept_errors;
   Counter bytes_read;
   Counter bytes_written;
@@ -46,7 +46,16 @@ struct alignas(64) WorkerCounters {
   Counter backend_errors;    // error replies passed on from backends
   Counter noreply_discarded_errors;  // errors nobody was waiting for (noreply)
   Counter flush_refused;
-  Counter paused_reads;         // times a client hit its pipeline/output bound and reading paused
+  Counter paused_reads;    // times a client hit its pipeline/output bound and reading paused
+  Counter tls_handshakes;  // completed
+  Counter tls_handshake_failures;  // refused, broken or timed out (timeouts included)
+  Counter tls_handshake_timeouts;
+  Counter auth_successes;       // logins by password or client certificate
+  Counter auth_failures;        // refused passwords
+  Counter auth_slowed;          // refusals answered late: their address failed too often
+  Counter auth_blocked;         // attempts refused outright: their address is blocked
+  Counter auth_timeouts;        // connections closed for not logging in in time
+  Counter auth_denied;          // requests refused before login (NOAUTH, unauthenticated)
   Counter output_limit_closes;  // clients disconnected for holding too many reply bytes
   Counter redis_commands;       // Redis requests received
   Counter redis_crossslot;      // refused: keys on several servers

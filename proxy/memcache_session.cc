@@ -25,8 +25,9 @@ std::string_view forwarded_bytes(const Request& request, const char* frame) {
 }
 }  // namespace
 
-MemcacheSession::MemcacheSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id)
-    : ClientSession(worker, pool, fd, id),
+MemcacheSession::MemcacheSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id,
+                                 const ListenerContext& listener)
+    : ClientSession(worker, pool, fd, id, listener),
       parser_(protocol::memcache::ParserLimits{worker.limits().request_line_max,
                                                worker.limits().item_size_max}) {}
 
@@ -98,7 +99,38 @@ void MemcacheSession::on_discarded_reply(bool error) {
 
 // --- dispatch ----------------------------------------------------------------------------------
 
+// memcached's ASCII authentication (its -Y mode): until a login succeeds, the only request served
+// is a `set` whose data is "username password"; it answers STORED, and everything else
+// "CLIENT_ERROR unauthenticated", as memcached does.
+void MemcacheSession::dispatch_login(const Request& request, const char* frame) {
+  if (request.command != Command::kSet || !has_users()) {
+    counters_.auth_denied.add();
+    reply_local("CLIENT_ERROR unauthenticated\r\n");
+    return;
+  }
+  const std::string_view token(frame + request.line_length,
+                               static_cast<size_t>(request.data_length));
+  const size_t space = token.find(' ');
+  if (space == std::string_view::npos || space == 0 || space + 1 == token.size()) {
+    reply_local("CLIENT_ERROR bad authentication token format\r\n");
+    return;
+  }
+  start_login(token.substr(0, space), std::string(token.substr(space + 1)), [](LoginOutcome o) {
+    switch (o) {
+      case LoginOutcome::kOk:
+        return std::string("STORED\r\n");
+      case LoginOutcome::kRefused:
+        return std::string("CLIENT_ERROR authentication failure\r\n");
+      case LoginOutcome::kBlocked:
+        break;
+    }
+    return std::string(
+        "CLIENT_ERROR too many failed logins from this address; try again later\r\n");
+  });
+}
+
 void MemcacheSession::dispatch(const Request& request, const char* frame) {
+  if (!authenticated()) return dispatch_login(request, frame);
   const std::string_view whole = forwarded_bytes(request, frame);
   switch (request.command) {
     case Command::kGet:

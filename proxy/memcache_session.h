@@ -18,7 +18,8 @@ namespace cachegate::proxy {
 
 class MemcacheSession final : public ClientSession {
  public:
-  MemcacheSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id);
+  MemcacheSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id,
+                  const ListenerContext& listener);
 
  private:
   // What a slot waits for, so replies can be counted (hits, misses).
@@ -30,6 +31,7 @@ class MemcacheSession final : public ClientSession {
   void on_discarded_reply(bool error) override;
 
   void dispatch(const protocol::memcache::Request& request, const char* frame);
+  void dispatch_login(const protocol::memcache::Request& request, const char* frame);
   void dispatch_retrieval(const protocol::memcache::Request& request, const char* frame);
   void dispatch_flush_all(const protocol::memcache::Request& request, const char* frame);
   void answer_stats(const protocol::memcache::Request& request, const char* frame);

@@ -43,8 +43,9 @@ constexpr std::string_view kCrossSlot = "CROSSSLOT Keys in request don't hash to
 
 }  // namespace
 
-RedisSession::RedisSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id)
-    : ClientSession(worker, pool, fd, id),
+RedisSession::RedisSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id,
+                           const ListenerContext& listener)
+    : ClientSession(worker, pool, fd, id, listener),
       parser_(resp::RequestLimits{1024 * 1024, worker.limits().request_size_max, 64 * 1024}) {}
 
 // --- input -------------------------------------------------------------------------------------
@@ -112,6 +113,17 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
     return reply_error(redis::dispatch_error(resolved, args_, argc_));
   }
   const redis::CommandInfo& command = *resolved.command;
+  // As redis-server with a password: unknown commands and wrong arity are reported first, then
+  // everything but AUTH, HELLO, QUIT and RESET waits for a login.
+  if (!authenticated() && !command.has(redis::CommandFlag::kNoAuth)) {
+    counters_.auth_denied.add();
+    return reply_error("NOAUTH Authentication required.");
+  }
+  if (command.name == "acl|whoami") {
+    scratch_.clear();
+    resp::append_bulk(scratch_, user_ != nullptr ? std::string_view(user_->name) : "default");
+    return reply_local(scratch_);
+  }
   RedisPolicy policy = routing::redis_policy(command);
   // XREAD and XREADGROUP block only when asked to (BLOCK); otherwise they are plain reads.
   if (policy.route == RedisRoute::kUnsupported &&
@@ -281,6 +293,10 @@ void RedisSession::answer_local(const redis::CommandInfo& command) {
   if (name == "reset") {
     protocol_ = 2;
     name_.clear();
+    // Back to the default user: logged out where the listener requires a login.
+    user_ = nullptr;
+    if (listener_.config != nullptr && listener_.config->auth == config::ListenerAuth::kRequired)
+      authenticated_ = false;
     return reply_local("+RESET\r\n");
   }
   if (name == "hello") return answer_hello();
@@ -291,9 +307,33 @@ void RedisSession::answer_local(const redis::CommandInfo& command) {
   reply_error("ERR command '" + std::string(name) + "' is not supported by cachegate");
 }
 
-// Until cachegate has users of its own, it behaves as a Redis whose default user has no
-// password: AUTH with a password is a configuration mistake, the default user's AUTH succeeds.
+namespace {
+
+std::string login_reply(RedisSession::LoginOutcome outcome, std::string ok) {
+  switch (outcome) {
+    case RedisSession::LoginOutcome::kOk:
+      return ok;
+    case RedisSession::LoginOutcome::kRefused:
+      return "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+    case RedisSession::LoginOutcome::kBlocked:
+      break;
+  }
+  return "-ERR cachegate: too many failed logins from this address; try again later\r\n";
+}
+
+}  // namespace
+
+// With users configured, AUTH [user] password logs in ("default" when no user is named). Without
+// any, cachegate behaves as a redis whose default user has no password: AUTH with a password is
+// a configuration mistake, the default user's AUTH succeeds.
 void RedisSession::answer_auth() {
+  if (has_users()) {
+    if (argc_ > 3) return reply_error("ERR syntax error");
+    const std::string_view name = argc_ == 2 ? std::string_view("default") : args_[1];
+    const std::string_view password = argc_ == 2 ? args_[1] : args_[2];
+    return start_login(name, std::string(password),
+                       [](LoginOutcome o) { return login_reply(o, "+OK\r\n"); });
+  }
   if (argc_ == 2) {
     return reply_error(
         "ERR AUTH <password> called without any password configured for the default user. Are "
@@ -315,10 +355,13 @@ void RedisSession::answer_hello() {
     i = 2;
   }
   std::string new_name = name_;
+  std::string_view login_name, login_password;
+  bool login = false;
   for (; i < argc_; ++i) {
     if (iequals(args_[i], "auth") && i + 2 < argc_) {
-      if (args_[i + 1] != "default")
-        return reply_error("WRONGPASS invalid username-password pair or user is disabled.");
+      login = true;
+      login_name = args_[i + 1];
+      login_password = args_[i + 2];
       i += 2;
     } else if (iequals(args_[i], "setname") && i + 1 < argc_) {
       new_name.assign(args_[++i]);
@@ -326,8 +369,31 @@ void RedisSession::answer_hello() {
       return reply_error("ERR Syntax error in HELLO option '" + std::string(args_[i]) + "'");
     }
   }
+  if (login && has_users()) {
+    // The protocol and name change only if the login succeeds.
+    return start_login(login_name, std::string(login_password),
+                       [this, version, new_name = std::move(new_name)](LoginOutcome o) mutable {
+                         if (o != LoginOutcome::kOk) return login_reply(o, {});
+                         protocol_ = version;
+                         name_ = std::move(new_name);
+                         return hello_reply();
+                       });
+  }
+  if (login && login_name != "default")
+    return reply_error("WRONGPASS invalid username-password pair or user is disabled.");
+  if (!authenticated()) {
+    counters_.auth_denied.add();
+    return reply_error(
+        "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
+        "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
+        "RESP protocol version at the same time");
+  }
   protocol_ = version;
   name_ = std::move(new_name);
+  reply_local(hello_reply());
+}
+
+std::string RedisSession::hello_reply() {
   scratch_.clear();
   resp::append_map(scratch_, 7, protocol_);
   resp::append_bulk(scratch_, "server");
@@ -344,7 +410,7 @@ void RedisSession::answer_hello() {
   resp::append_bulk(scratch_, "master");
   resp::append_bulk(scratch_, "modules");
   resp::append_array(scratch_, 0);
-  reply_local(scratch_);
+  return scratch_;
 }
 
 // A pool is one database to its clients: db 0, which is the servers' redis_db.

@@ -23,7 +23,9 @@ namespace cachegate::proxy {
 
 class RedisSession final : public ClientSession {
  public:
-  RedisSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id);
+  using ClientSession::LoginOutcome;
+  RedisSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id,
+               const ListenerContext& listener);
 
  private:
   void process_input() override;
@@ -33,12 +35,12 @@ class RedisSession final : public ClientSession {
   void dispatch(const protocol::resp::Request& request, const char* bytes);
   void forward_to(uint32_t server);
   void route_keyed(const protocol::redis::CommandInfo& command);
-  void route_split(const protocol::redis::CommandInfo& command,
-                   const routing::RedisPolicy& policy);
+  void route_split(const protocol::redis::CommandInfo& command, const routing::RedisPolicy& policy);
   void route_all(const protocol::redis::CommandInfo& command, const routing::RedisPolicy& policy);
   void route_scan();
   void answer_local(const protocol::redis::CommandInfo& command);
   void answer_hello();
+  std::string hello_reply();
   void answer_auth();
   void answer_select();
   void answer_command();

@@ -91,6 +91,17 @@ bool render_memcache_stats(Worker& worker, std::string_view args, std::string& o
     stat(out, "cachegate_flush_refused", sum(registry, &WorkerCounters::flush_refused));
     stat(out, "cachegate_paused_reads", sum(registry, &WorkerCounters::paused_reads));
     stat(out, "cachegate_output_limit_closes", sum(registry, &WorkerCounters::output_limit_closes));
+    stat(out, "cachegate_tls_handshakes", sum(registry, &WorkerCounters::tls_handshakes));
+    stat(out, "cachegate_tls_handshake_failures",
+         sum(registry, &WorkerCounters::tls_handshake_failures));
+    stat(out, "cachegate_tls_handshake_timeouts",
+         sum(registry, &WorkerCounters::tls_handshake_timeouts));
+    stat(out, "cachegate_auth_successes", sum(registry, &WorkerCounters::auth_successes));
+    stat(out, "cachegate_auth_failures", sum(registry, &WorkerCounters::auth_failures));
+    stat(out, "cachegate_auth_slowed", sum(registry, &WorkerCounters::auth_slowed));
+    stat(out, "cachegate_auth_blocked", sum(registry, &WorkerCounters::auth_blocked));
+    stat(out, "cachegate_auth_timeouts", sum(registry, &WorkerCounters::auth_timeouts));
+    stat(out, "cachegate_auth_denied", sum(registry, &WorkerCounters::auth_denied));
     stat(out, "cachegate_accept_errors", sum(registry, &WorkerCounters::accept_errors));
     uint64_t servers = 0, ejected = 0, connections = 0, requests = 0, failures = 0, timeouts = 0;
     for (Worker* w : registry.workers()) {

@@ -1,6 +1,7 @@
 #include "proxy/worker.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
@@ -22,10 +23,12 @@ constexpr std::chrono::milliseconds kAcceptRetry{100};
 
 Worker::Worker(unsigned index, const config::Config& config,
                const std::vector<std::vector<asio::ip::tcp::endpoint>>& server_endpoints,
-               Registry& registry)
+               Registry& registry, const std::vector<ListenerContext>& listener_contexts,
+               Authenticator& authenticator)
     : index_(index),
       config_(config),
       registry_(registry),
+      authenticator_(authenticator),
       // Each io_context is run by exactly one thread.
       io_(std::make_unique<asio::io_context>(1)),
       loop_(std::make_unique<backends::Loop>(*io_)) {
@@ -48,6 +51,7 @@ Worker::Worker(unsigned index, const config::Config& config,
   for (size_t l = 0; l < config.listeners.size(); ++l) {
     const auto& listener = config.listeners[l];
     listeners_[l].config = &listener;
+    listeners_[l].context = listener_contexts.at(l);
     for (size_t p = 0; p < config.pools.size(); ++p)
       if (config.pools[p].name == listener.pool) listeners_[l].pool = pools_[p].pool.get();
   }
@@ -137,37 +141,46 @@ void Worker::shutdown_on_loop() {
 }
 
 void Worker::accept_next(ListenerRuntime& listener) {
-  listener.acceptor->async_accept(
-      [this, &listener](const boost::system::error_code& ec, asio::ip::tcp::socket socket) {
-        if (ec == asio::error::operation_aborted || !listener.acceptor->is_open()) return;
-        if (ec) {
-          counters_.accept_errors.add();
-          log(LogLevel::kWarning, "accept on listener '", listener.config->name,
-              "' failed: ", ec.message());
-          listener.retry_timer->expires_after(kAcceptRetry);
-          listener.retry_timer->async_wait([this, &listener](const boost::system::error_code& e) {
-            if (!e && listener.acceptor->is_open()) accept_next(listener);
-          });
-          return;
-        }
-        // The session drives the socket itself through the loop's epoll set.
-        boost::system::error_code release_error;
-        socket.non_blocking(true, release_error);
-        const int fd = socket.release(release_error);
-        if (release_error) {
-          accept_next(listener);
-          return;
-        }
-        ClientSession* session;
-        if (listener.config->protocol == config::Protocol::kRedis) {
-          session = new RedisSession(*this, *listener.pool, fd, next_session_id_++);
-        } else {
-          session = new MemcacheSession(*this, *listener.pool, fd, next_session_id_++);
-        }
-        routing::Ref<ClientSession> hold(session);
-        session->start();
-        accept_next(listener);
+  listener.acceptor->async_accept([this, &listener](const boost::system::error_code& ec,
+                                                    asio::ip::tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !listener.acceptor->is_open()) return;
+    if (ec) {
+      counters_.accept_errors.add();
+      log(LogLevel::kWarning, "accept on listener '", listener.config->name,
+          "' failed: ", ec.message());
+      listener.retry_timer->expires_after(kAcceptRetry);
+      listener.retry_timer->async_wait([this, &listener](const boost::system::error_code& e) {
+        if (!e && listener.acceptor->is_open()) accept_next(listener);
       });
+      return;
+    }
+    // The session drives the socket itself through the loop's epoll set.
+    boost::system::error_code release_error;
+    socket.non_blocking(true, release_error);
+    const int fd = socket.release(release_error);
+    if (release_error) {
+      accept_next(listener);
+      return;
+    }
+    const uint32_t max = listener.config->max_connections;
+    if (max != 0 && listener.context.open_connections->load(std::memory_order_relaxed) >= max) {
+      // Over the listener's limit: closed at once, before any memory is spent on it.
+      ::close(fd);
+      counters_.rejected_connections.add();
+      accept_next(listener);
+      return;
+    }
+    ClientSession* session;
+    if (listener.config->protocol == config::Protocol::kRedis) {
+      session = new RedisSession(*this, *listener.pool, fd, next_session_id_++, listener.context);
+    } else {
+      session =
+          new MemcacheSession(*this, *listener.pool, fd, next_session_id_++, listener.context);
+    }
+    routing::Ref<ClientSession> hold(session);
+    session->start();
+    accept_next(listener);
+  });
 }
 
 void Worker::add_session(ClientSession* session) {

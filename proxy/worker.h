@@ -16,6 +16,7 @@
 #include "backends/loop.h"
 #include "backends/server.h"
 #include "config/config.h"
+#include "proxy/client_session.h"
 #include "proxy/counters.h"
 #include "routing/pool.h"
 
@@ -23,13 +24,15 @@ namespace cachegate::proxy {
 
 class ClientSession;
 class Registry;
+class Authenticator;
 
 class Worker {
  public:
   // `server_endpoints[p][s]` is the resolved address of config.pools[p].servers[s].
   Worker(unsigned index, const config::Config& config,
          const std::vector<std::vector<boost::asio::ip::tcp::endpoint>>& server_endpoints,
-         Registry& registry);
+         Registry& registry, const std::vector<ListenerContext>& listener_contexts,
+         Authenticator& authenticator);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -52,6 +55,7 @@ class Worker {
   const config::Limits& limits() const { return config_.limits; }
   const config::Config& config() const { return config_; }
   Registry& registry() { return registry_; }
+  Authenticator& authenticator() { return authenticator_; }
 
   // Read-only views for stats (safe from other threads: built before start, never resized).
   struct PoolRuntime {
@@ -66,6 +70,7 @@ class Worker {
  private:
   struct ListenerRuntime {
     const config::ListenerConfig* config = nullptr;
+    ListenerContext context;
     routing::Pool* pool = nullptr;
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
     std::unique_ptr<boost::asio::steady_timer> retry_timer;
@@ -78,6 +83,7 @@ class Worker {
   const unsigned index_;
   const config::Config& config_;
   Registry& registry_;
+  Authenticator& authenticator_;
   // Declared first so it is destroyed last: sockets and timers below need its services until
   // they are gone (see ~Worker for the order things are torn down in).
   std::unique_ptr<boost::asio::io_context> io_;

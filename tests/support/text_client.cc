@@ -5,6 +5,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -37,13 +40,84 @@ TextClient::TextClient(const std::string& host, uint16_t port, std::chrono::mill
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+TextClient::TextClient(const std::string& host, uint16_t port, const TlsClientOptions& tls,
+                       std::chrono::milliseconds timeout)
+    : TextClient(host, port, timeout) {
+  auto fail = [&](const std::string& what) {
+    std::string reason = what;
+    char text[256];
+    while (unsigned long e = ERR_get_error()) {
+      ERR_error_string_n(e, text, sizeof text);
+      reason += std::string("; ") + text;
+    }
+    if (ssl_ != nullptr) {
+      const long verify = SSL_get_verify_result(ssl_);
+      if (verify != X509_V_OK) reason += std::string("; ") + X509_verify_cert_error_string(verify);
+    }
+    close();
+    throw std::runtime_error(reason);
+  };
+  ssl_ctx_ = SSL_CTX_new(TLS_client_method());
+  if (ssl_ctx_ == nullptr) fail("SSL_CTX_new");
+  SSL_CTX_set_verify(ssl_ctx_, SSL_VERIFY_PEER, nullptr);
+  if (SSL_CTX_load_verify_locations(ssl_ctx_, tls.ca_file.c_str(), nullptr) != 1)
+    fail("cannot load the CA " + tls.ca_file);
+  if (!tls.cert_file.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(ssl_ctx_, tls.cert_file.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ssl_ctx_, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+      fail("cannot load the client certificate " + tls.cert_file);
+  }
+  ssl_ = SSL_new(ssl_ctx_);
+  SSL_set_fd(ssl_, fd_);
+  SSL_set_tlsext_host_name(ssl_, tls.server_name.c_str());
+  SSL_set1_host(ssl_, tls.server_name.c_str());
+  if (SSL_connect(ssl_) != 1) fail("TLS handshake failed");
+}
+
 TextClient::~TextClient() {
   close();
 }
 
 void TextClient::close() {
+  if (ssl_ != nullptr) SSL_free(ssl_);
+  ssl_ = nullptr;
+  if (ssl_ctx_ != nullptr) SSL_CTX_free(ssl_ctx_);
+  ssl_ctx_ = nullptr;
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+}
+
+ssize_t TextClient::receive(char* data, size_t size, bool nonblocking) {
+  if (ssl_ == nullptr) return ::recv(fd_, data, size, nonblocking ? MSG_DONTWAIT : 0);
+  if (nonblocking && SSL_pending(ssl_) == 0) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0) {
+      errno = EAGAIN;
+      return -1;
+    }
+  }
+  size_t done = 0;
+  if (SSL_read_ex(ssl_, data, size, &done) == 1) return static_cast<ssize_t>(done);
+  const int error = SSL_get_error(ssl_, 0);
+  ERR_clear_error();
+  if (error == SSL_ERROR_ZERO_RETURN) return 0;
+  if (error == SSL_ERROR_SYSCALL && errno == 0) return 0;
+  if (error == SSL_ERROR_SSL) {
+    // OpenSSL 3 reports a peer that closed without close_notify as a protocol error.
+    errno = ECONNRESET;
+    return -1;
+  }
+  if (errno == 0) errno = EAGAIN;
+  return -1;
+}
+
+ssize_t TextClient::transmit(const char* data, size_t size) {
+  if (ssl_ == nullptr) return ::send(fd_, data, size, MSG_NOSIGNAL);
+  size_t done = 0;
+  if (SSL_write_ex(ssl_, data, size, &done) == 1) return static_cast<ssize_t>(done);
+  ERR_clear_error();
+  errno = EPIPE;
+  return -1;
 }
 
 void TextClient::shutdown_write() {
@@ -52,7 +126,7 @@ void TextClient::shutdown_write() {
 
 void TextClient::send(std::string_view bytes) {
   while (!bytes.empty()) {
-    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    ssize_t n = transmit(bytes.data(), bytes.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       throw std::runtime_error("send failed");
@@ -65,7 +139,7 @@ bool TextClient::fill() {
   if (eof_ || fd_ < 0) return false;
   char chunk[65536];
   for (;;) {
-    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    ssize_t n = receive(chunk, sizeof chunk, false);
     if (n > 0) {
       buffer_.append(chunk, static_cast<size_t>(n));
       return true;
@@ -168,7 +242,7 @@ bool TextClient::peer_closed(std::chrono::milliseconds wait) {
                                     .count());
     if (::poll(&p, 1, left > 0 ? left : 0) <= 0) return false;
     char c[4096];
-    ssize_t n = ::recv(fd_, c, sizeof c, MSG_DONTWAIT);
+    ssize_t n = receive(c, sizeof c, true);
     if (n == 0 || (n < 0 && errno == ECONNRESET)) {
       eof_ = true;
       return true;

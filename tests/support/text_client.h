@@ -1,18 +1,34 @@
 #pragma once
 
+#include <sys/types.h>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
+struct ssl_st;
+struct ssl_ctx_st;
+
 namespace cachegate::testing {
+
+// How a TextClient speaks TLS: the CA that signed the server's certificate, the name to check
+// (and send as SNI), and optionally a client certificate.
+struct TlsClientOptions {
+  std::string ca_file;
+  std::string server_name = "localhost";
+  std::string cert_file, key_file;  // both or neither
+};
 
 // A blocking TCP client for line-oriented protocols, with a receive timeout so a test never
 // hangs on a missing reply. Reads are buffered; lines are returned without their CRLF.
 class TextClient {
  public:
   TextClient(const std::string& host, uint16_t port,
+             std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+  // Over TLS: the handshake is done here; throws std::runtime_error with OpenSSL's reason when
+  // it fails (an untrusted server, a refused client certificate).
+  TextClient(const std::string& host, uint16_t port, const TlsClientOptions& tls,
              std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
   ~TextClient();
   TextClient(const TextClient&) = delete;
@@ -40,7 +56,12 @@ class TextClient {
 
  private:
   bool fill();
+  // recv/send, through TLS when there is a session.
+  ssize_t receive(char* data, size_t size, bool nonblocking);
+  ssize_t transmit(const char* data, size_t size);
   int fd_ = -1;
+  ssl_ctx_st* ssl_ctx_ = nullptr;
+  ssl_st* ssl_ = nullptr;
   std::string buffer_;
   bool eof_ = false;
 };

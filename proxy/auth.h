@@ -1,0 +1,92 @@
+#pragma once
+
+// Who a client is: password logins (Redis AUTH / HELLO … AUTH, memcached's ASCII `set` login)
+// and client-certificate identities, mapped to the configured users; and the slowing down and
+// blocking of addresses that keep failing.
+//
+// Password hashes are deliberately slow (hundreds of milliseconds), so they are never verified on
+// a worker's event loop: a verifier thread does it and posts the outcome back to the worker.
+// Clients that reconnect often (connection pools) would queue behind it, so once a password has
+// been verified for a user, an HMAC of it under a key that lives only in this process is
+// remembered, and later logins with the same password are checked against that on the worker
+// itself in a microsecond. Nothing here is on the request path: it runs only for logins.
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.h"
+#include "config/password.h"
+
+namespace cachegate::proxy {
+
+class Authenticator {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // The user, or nullptr for a refused login.
+  using Done = std::function<void(const config::UserConfig*)>;
+
+  explicit Authenticator(const config::Config& config);
+  ~Authenticator();
+  Authenticator(const Authenticator&) = delete;
+  Authenticator& operator=(const Authenticator&) = delete;
+
+  // The user one of a verified client certificate's identities names, or nullptr.
+  const config::UserConfig* user_for_identities(const std::vector<std::string>& identities) const;
+
+  // Checks `name`/`password`; `done` runs on `io` (never before this returns). An unknown user
+  // costs as much as a wrong password, so replies do not reveal which names exist.
+  void check_password(std::string_view name, std::string password, boost::asio::io_context& io,
+                      Done done);
+
+  // Failed logins per client address (IPv4/IPv6 text). Thread-safe.
+  enum class Standing : uint8_t { kOk, kSlow, kBlocked };
+  Standing standing(const std::string& address);
+  void record_failure(const std::string& address);
+  void record_success(const std::string& address);
+
+  uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
+  uint64_t blocked() const { return blocked_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Job {
+    const config::UserConfig* user;  // nullptr: unknown name, verified against a decoy
+    size_t hash_index;
+    std::string password;
+    boost::asio::io_context* io;
+    Done done;
+  };
+  struct AddressRecord {
+    uint32_t failures = 0;
+    Clock::time_point window_start{};
+    Clock::time_point blocked_until{};
+  };
+
+  void run();
+  std::string remembered_digest(const config::UserConfig& user, std::string_view password) const;
+
+  const config::Config& config_;
+  std::vector<config::ParsedHash> hashes_;  // per user, same index; the last one is the decoy
+  unsigned char hmac_key_[32];
+
+  std::mutex mutex_;  // guards everything below
+  std::condition_variable wake_;
+  std::deque<Job> jobs_;
+  bool stopping_ = false;
+  std::unordered_map<const config::UserConfig*, std::string> verified_;
+  std::unordered_map<std::string, AddressRecord> addresses_;
+  std::atomic<uint64_t> failures_{0};
+  std::atomic<uint64_t> blocked_{0};
+  std::thread thread_;
+};
+
+}  // namespace cachegate::proxy
