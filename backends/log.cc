@@ -9,7 +9,9 @@ namespace {
 std::atomic<WarningSink> g_sink{nullptr};
 }
 
-void set_warning_sink(WarningSink sink) { g_sink.store(sink); }
+void set_warning_sink(WarningSink sink) {
+  g_sink.store(sink);
+}
 
 void warn(std::string_view message) {
   if (WarningSink sink = g_sink.load()) {

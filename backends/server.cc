@@ -100,17 +100,29 @@ void ServerConnection::connect() {
 
 void ServerConnection::queue_handshake() {
   const auto& pool = server_.pool_config();
-  if (pool.protocol != config::Protocol::kRedis) return;
-  std::string request;
-  auto step = [&](uint32_t id, std::initializer_list<std::string_view> args) {
-    request.clear();
-    protocol::resp::append_command(request, args.begin(), args.size());
+  auto queue = [&](uint32_t id, std::string_view request, protocol::ReplyShape shape) {
     out_.append(request);
     handshake_.add_ref();
     const auto deadline = Clock::now() + pool.connect_timeout + pool.timeout;
-    pending_.push_back(Pending{&handshake_, id, protocol::ReplyShape::kResp2, deadline});
+    pending_.push_back(Pending{&handshake_, id, shape, deadline});
     ServerCounters::bump(server_.counters().requests);
     ServerCounters::bump(server_.counters().in_flight);
+  };
+  std::string request;
+  if (pool.protocol == config::Protocol::kMemcached) {
+    // memcached's ASCII authentication (-Y): a `set` of any key whose data is "user password",
+    // answered STORED; refused with CLIENT_ERROR.
+    if (pool.server_username.empty()) return;
+    const size_t length = pool.server_username.size() + 1 + pool.server_password.size();
+    request = "set cachegate-login 0 0 " + std::to_string(length) + "\r\n" + pool.server_username +
+              " " + pool.server_password + "\r\n";
+    queue(3, request, protocol::ReplyShape::kMcLine);
+    return;
+  }
+  auto step = [&](uint32_t id, std::initializer_list<std::string_view> args) {
+    request.clear();
+    protocol::resp::append_command(request, args.begin(), args.size());
+    queue(id, request, protocol::ReplyShape::kResp2);
   };
   if (!pool.server_password.empty()) {
     if (pool.server_username.empty()) {
@@ -126,10 +138,10 @@ void ServerConnection::queue_handshake() {
 
 void ServerConnection::Handshake::on_reply(uint32_t step, std::string_view reply, bool error) {
   if (!error) return;
-  static constexpr std::string_view kSteps[] = {"AUTH", "SELECT", "HELLO 3"};
+  static constexpr std::string_view kSteps[] = {"AUTH", "SELECT", "HELLO 3", "memcached login"};
   // The server's words only (never the password): e.g. "-WRONGPASS invalid username-password".
   std::string_view first_line = reply.substr(0, reply.find('\r'));
-  log_warning("server ", connection_.server_.name(), ": ", kSteps[step % 3],
+  log_warning("server ", connection_.server_.name(), ": ", kSteps[step % 4],
               " refused: ", first_line);
   connection_.reset(Failure::kConnect);
 }
@@ -149,13 +161,30 @@ void ServerConnection::on_connected(int error) {
 
 void ServerConnection::on_poll(uint32_t events) {
   if (state_ == State::kConnecting) {
-    if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
-    int error = 0;
-    socklen_t length = sizeof error;
-    if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
-    if (error == 0 && (events & (EPOLLERR | EPOLLHUP)) != 0) error = ECONNREFUSED;
-    on_connected(error);
+    if (!tls_) {
+      if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
+      int error = 0;
+      socklen_t length = sizeof error;
+      if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+      if (error == 0 && (events & (EPOLLERR | EPOLLHUP)) != 0) error = ECONNREFUSED;
+      if (error != 0) {
+        on_connected(error);
+        return;
+      }
+    }
+    finish_connect();
     if (state_ != State::kConnected) return;
+  }
+  if (state_ != State::kConnected) return;
+  if (tls_) {
+    // TLS may need the socket readable to write or writable to read: any readiness retries both.
+    on_readable(true);
+    if (state_ != State::kConnected) return;
+    if (write_waiting_) {
+      write_waiting_ = false;
+      flush_now();
+    }
+    return;
   }
   if (state_ != State::kConnected) return;
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
@@ -168,10 +197,79 @@ void ServerConnection::on_poll(uint32_t events) {
   }
 }
 
+void ServerConnection::finish_connect() {
+  ssl_ctx_st* context = server_.tls_context();
+  if (context == nullptr) {
+    on_connected(0);
+    return;
+  }
+  const auto& pool = server_.pool_config();
+  if (!tls_) {
+    ssl_st* ssl = new_client_connection(context, fd_, *pool.tls, server_.config().host);
+    if (ssl == nullptr) {
+      log_warning("server ", server_.name(), ": cannot start TLS: ", openssl_errors());
+      on_connected(EPROTO);
+      return;
+    }
+    tls_ = std::make_unique<TlsStream>(ssl);
+  }
+  // The connect timeout covers the handshake too: the state stays kConnecting until it is done.
+  switch (tls_->handshake()) {
+    case TlsStream::Io::kOk:
+      on_connected(0);
+      return;
+    case TlsStream::Io::kWantRead:
+    case TlsStream::Io::kWantWrite:
+      return;
+    case TlsStream::Io::kEof:
+    case TlsStream::Io::kError:
+      break;
+  }
+  log_warning("server ", server_.name(), ": TLS handshake failed: ", tls_->last_error());
+  on_connected(EPROTO);
+}
+
+ssize_t ServerConnection::receive(char* data, size_t size) {
+  if (!tls_) return ::recv(fd_, data, size, MSG_DONTWAIT);
+  size_t done = 0;
+  switch (tls_->read(data, size, done)) {
+    case TlsStream::Io::kOk:
+      return static_cast<ssize_t>(done);
+    case TlsStream::Io::kWantRead:
+    case TlsStream::Io::kWantWrite:
+      errno = EAGAIN;
+      return -1;
+    case TlsStream::Io::kEof:
+      return 0;
+    case TlsStream::Io::kError:
+      break;
+  }
+  errno = ECONNRESET;
+  return -1;
+}
+
+ssize_t ServerConnection::transmit(const char* data, size_t size) {
+  if (!tls_) return ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+  size_t done = 0;
+  switch (tls_->write(data, size, done)) {
+    case TlsStream::Io::kOk:
+      return static_cast<ssize_t>(done);
+    case TlsStream::Io::kWantRead:
+    case TlsStream::Io::kWantWrite:
+      errno = EAGAIN;
+      return -1;
+    case TlsStream::Io::kEof:
+    case TlsStream::Io::kError:
+      break;
+  }
+  errno = ECONNRESET;
+  return -1;
+}
+
 void ServerConnection::flush_now() {
   if (state_ != State::kConnected || write_waiting_) return;
   while (!out_.empty()) {
-    ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = transmit(out_.data(), out_.size());
     if (n > 0) {
       out_.consume(static_cast<size_t>(n));
       continue;
@@ -192,7 +290,7 @@ void ServerConnection::on_readable(bool until_eagain) {
   for (;;) {
     in_.ensure_writable(kReadChunk);
     const size_t room = in_.writable();
-    ssize_t n = ::recv(fd_, in_.write_ptr(), room, MSG_DONTWAIT);
+    ssize_t n = receive(in_.write_ptr(), room);
     if (n > 0) {
       in_.commit(static_cast<size_t>(n));
       // Hand every complete reply to its waiter, in request order.
@@ -224,7 +322,8 @@ void ServerConnection::on_readable(bool until_eagain) {
       }
       // A short read means the socket is empty: new data brings a new edge. But a FIN that came
       // with the data brought no edge of its own, so when the peer has hung up, read on to it.
-      if (static_cast<size_t>(n) < room && !until_eagain) break;
+      // TLS reads whole records, so a short read says nothing about what is left.
+      if (static_cast<size_t>(n) < room && !until_eagain && !tls_) break;
       continue;
     }
     if (n == 0) {
@@ -270,6 +369,7 @@ protocol::memcache::ParseStatus ServerConnection::frame_front(const Pending& fro
 void ServerConnection::close_socket() {
   if (fd_ < 0) return;
   loop_.unwatch(fd_, *this);
+  tls_.reset();
   ::close(fd_);
   fd_ = -1;
 }
@@ -348,14 +448,15 @@ void ServerConnection::fail_pending(Failure first, Failure rest) {
 
 Server::Server(Loop& loop, const config::PoolConfig& pool, const config::ServerConfig& server,
                asio::ip::tcp::endpoint endpoint, uint32_t index, routing::HealthObserver* observer,
-               uint64_t reply_size_max)
+               uint64_t reply_size_max, ssl_ctx_st* tls_context)
     : loop_(loop),
       pool_(pool),
       config_(server),
       endpoint_(endpoint),
       index_(index),
       observer_(observer),
-      reply_size_max_(reply_size_max) {
+      reply_size_max_(reply_size_max),
+      tls_context_(tls_context) {
   connections_.reserve(pool.server_connections);
   for (uint32_t i = 0; i < pool.server_connections; ++i)
     connections_.emplace_back(new ServerConnection(loop, *this));

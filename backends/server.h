@@ -15,10 +15,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "backends/loop.h"
+#include "backends/tls_stream.h"
 #include "config/config.h"
 #include "protocol/buffer.h"
 #include "protocol/memcache_reply.h"
@@ -91,6 +93,11 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
                                               bool& error);
   // Reads and dispatches replies; stops at a short read unless `until_eagain`.
   void on_readable(bool until_eagain);
+  // After the TCP connect: the TLS handshake when the pool has tls:, then on_connected().
+  void finish_connect();
+  // recv/send through TLS when the pool has it: > 0 bytes, 0 end, < 0 with errno.
+  ssize_t receive(char* data, size_t size);
+  ssize_t transmit(const char* data, size_t size);
   void arm_timer();
   void on_timer();
   void close_socket();
@@ -113,6 +120,7 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
   protocol::memcache::ReplyFramer framer_;
   protocol::resp::ReplyFramer resp_framer_;
   const bool resp3_;
+  std::unique_ptr<TlsStream> tls_;  // while connecting (handshake) and connected, with tls:
 
   // Receives the handshake's replies; a refusal (wrong password, no such database) fails the
   // connection like a refused connect.
@@ -135,7 +143,7 @@ class Server final : public routing::Destination {
 
   Server(Loop& loop, const config::PoolConfig& pool, const config::ServerConfig& server,
          boost::asio::ip::tcp::endpoint endpoint, uint32_t index, routing::HealthObserver* observer,
-         uint64_t reply_size_max);
+         uint64_t reply_size_max, ssl_ctx_st* tls_context = nullptr);
   ~Server() override;
 
   void send(const std::string_view* pieces, size_t count, protocol::ReplyShape shape,
@@ -162,6 +170,8 @@ class Server final : public routing::Destination {
   // After two or more failures in a row, requests fail at once until the backoff ends.
   bool failing_fast() const { return consecutive_failures_ > 1 && backing_off(); }
   uint64_t reply_size_max() const { return reply_size_max_; }
+  // The pool's TLS client context (owned by the worker), or null without tls:.
+  ssl_ctx_st* tls_context() const { return tls_context_; }
   uint32_t consecutive_failures() const { return consecutive_failures_; }
   size_t connections_open() const;
 
@@ -173,6 +183,7 @@ class Server final : public routing::Destination {
   uint32_t index_;
   routing::HealthObserver* observer_;
   uint64_t reply_size_max_;
+  ssl_ctx_st* tls_context_;
   std::vector<routing::Ref<ServerConnection>> connections_;
   std::vector<routing::Ref<ServerConnection>> resp3_connections_;  // made on first use
   uint32_t consecutive_failures_ = 0;

@@ -128,8 +128,13 @@ int run_proxy(const config::Config& config) {
   Registry registry;
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned i = 0; i < config.workers; ++i) {
-    workers.push_back(
-        std::make_unique<Worker>(i, config, server_endpoints, registry, contexts, authenticator));
+    try {
+      workers.push_back(
+          std::make_unique<Worker>(i, config, server_endpoints, registry, contexts, authenticator));
+    } catch (const std::exception& e) {
+      log(LogLevel::kError, e.what());
+      return 1;
+    }
     registry.add(workers.back().get());
   }
 

@@ -15,6 +15,7 @@
 #include "proxy/log.h"
 #include "proxy/tls.h"
 #include "proxy/worker.h"
+#include "routing/glob.h"
 
 namespace cachegate::proxy {
 
@@ -342,6 +343,26 @@ void ClientSession::finish_if_done() {
 
 bool ClientSession::has_users() const {
   return !worker_.config().users.empty();
+}
+
+bool ClientSession::may(config::OpClass op) const {
+  if (user_ == nullptr) return true;
+  switch (op) {
+    case config::OpClass::kRead:
+      return user_->may_read;
+    case config::OpClass::kWrite:
+      return user_->may_write;
+    case config::OpClass::kAdmin:
+      return user_->may_admin;
+  }
+  return false;
+}
+
+bool ClientSession::key_allowed(std::string_view key) const {
+  if (user_ == nullptr || user_->key_patterns.empty()) return true;
+  for (const auto& pattern : user_->key_patterns)
+    if (routing::glob_match(pattern, key)) return true;
+  return false;
 }
 
 void ClientSession::start_login(std::string_view name, std::string password,

@@ -27,12 +27,17 @@
 #include "routing/destination.h"
 #include "routing/pool.h"
 
+namespace cachegate::backends {
+class TlsStream;
+}
+
 namespace cachegate::proxy {
+
+using backends::TlsStream;
 
 class Worker;
 struct WorkerCounters;
 class ListenerTls;
-class TlsStream;
 
 // What a session needs to know about the listener that accepted it.
 struct ListenerContext {
@@ -114,6 +119,10 @@ class ClientSession : public routing::ReplyHandler,
   void start_login(std::string_view name, std::string password,
                    std::function<std::string(LoginOutcome)> reply);
   bool authenticated() const { return authenticated_; }
+  // The logged-in user's permissions (anonymous clients of an `auth: none` listener may do
+  // anything): an operation class, and each key against the user's allowed patterns.
+  bool may(config::OpClass op) const;
+  bool key_allowed(std::string_view key) const;
   // Whether the deployment has users at all (without, AUTH behaves as on a password-less server).
   bool has_users() const;
 

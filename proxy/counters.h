@@ -50,12 +50,14 @@ struct alignas(64) WorkerCounters {
   Counter tls_handshakes;  // completed
   Counter tls_handshake_failures;  // refused, broken or timed out (timeouts included)
   Counter tls_handshake_timeouts;
-  Counter auth_successes;       // logins by password or client certificate
-  Counter auth_failures;        // refused passwords
-  Counter auth_slowed;          // refusals answered late: their address failed too often
-  Counter auth_blocked;         // attempts refused outright: their address is blocked
-  Counter auth_timeouts;        // connections closed for not logging in in time
-  Counter auth_denied;          // requests refused before login (NOAUTH, unauthenticated)
+  Counter auth_successes;  // logins by password or client certificate
+  Counter auth_failures;   // refused passwords
+  Counter auth_slowed;     // refusals answered late: their address failed too often
+  Counter auth_blocked;    // attempts refused outright: their address is blocked
+  Counter auth_timeouts;   // connections closed for not logging in in time
+  Counter auth_denied;
+  Counter permission_denied;    // requests refused by the user's allowed operations or keys //
+                                // requests refused before login (NOAUTH, unauthenticated)
   Counter output_limit_closes;  // clients disconnected for holding too many reply bytes
   Counter redis_commands;       // Redis requests received
   Counter redis_crossslot;      // refused: keys on several servers

@@ -1,5 +1,7 @@
 #include "proxy/memcache_session.h"
 
+#include <optional>
+
 #include "protocol/memcache_reply.h"
 #include "proxy/counters.h"
 #include "proxy/log.h"
@@ -129,8 +131,76 @@ void MemcacheSession::dispatch_login(const Request& request, const char* frame) 
   });
 }
 
+namespace {
+
+// What a memcached request does, for users' permissions; nullopt for what cachegate answers.
+std::optional<config::OpClass> op_class(const Request& request, const char* frame) {
+  switch (request.command) {
+    case Command::kGet:
+    case Command::kGets:
+    case Command::kMetaDebug:
+      return config::OpClass::kRead;
+    case Command::kMetaGet: {
+      // mg with N (create on miss) or T (update the TTL) changes the item. Flags follow the key.
+      const size_t flags_at = request.key.offset + request.key.length;
+      const std::string_view line(frame + flags_at, request.line_length - flags_at);
+      for (size_t i = line.find(' '); i != std::string_view::npos; i = line.find(' ', i + 1)) {
+        const char flag = i + 1 < line.size() ? line[i + 1] : ' ';
+        if (flag == 'N' || flag == 'T') return config::OpClass::kWrite;
+      }
+      return config::OpClass::kRead;
+    }
+    case Command::kGat:
+    case Command::kGats:
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kAppend:
+    case Command::kPrepend:
+    case Command::kCas:
+    case Command::kDelete:
+    case Command::kIncr:
+    case Command::kDecr:
+    case Command::kTouch:
+    case Command::kMetaSet:
+    case Command::kMetaDelete:
+    case Command::kMetaArithmetic:
+      return config::OpClass::kWrite;
+    case Command::kFlushAll:
+      return config::OpClass::kAdmin;
+    case Command::kMetaNoop:
+    case Command::kVersion:
+    case Command::kVerbosity:
+    case Command::kStats:
+    case Command::kQuit:
+      break;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool MemcacheSession::permitted(const Request& request, const char* frame) {
+  const auto op = op_class(request, frame);
+  if (!op) return true;
+  if (!may(*op)) return false;
+  if (protocol::memcache::is_retrieval(request.command)) {
+    for (const auto& key : parser_.keys())
+      if (!key_allowed(key.in(frame))) return false;
+    return true;
+  }
+  if (request.command == Command::kFlushAll) return true;
+  return key_allowed(request.base64_key ? parser_.decoded_key() : request.key.in(frame));
+}
+
 void MemcacheSession::dispatch(const Request& request, const char* frame) {
   if (!authenticated()) return dispatch_login(request, frame);
+  if (!permitted(request, frame)) {
+    // Nothing reaches a server. Like any error, it is not sent for a noreply request.
+    counters_.permission_denied.add();
+    if (!request.noreply) reply_local("CLIENT_ERROR permission denied\r\n");
+    return;
+  }
   const std::string_view whole = forwarded_bytes(request, frame);
   switch (request.command) {
     case Command::kGet:

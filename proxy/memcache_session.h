@@ -32,6 +32,7 @@ class MemcacheSession final : public ClientSession {
 
   void dispatch(const protocol::memcache::Request& request, const char* frame);
   void dispatch_login(const protocol::memcache::Request& request, const char* frame);
+  bool permitted(const protocol::memcache::Request& request, const char* frame);
   void dispatch_retrieval(const protocol::memcache::Request& request, const char* frame);
   void dispatch_flush_all(const protocol::memcache::Request& request, const char* frame);
   void answer_stats(const protocol::memcache::Request& request, const char* frame);

@@ -133,6 +133,9 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
       blocks = blocks || iequals(args_[i], "block");
     if (!blocks) policy = routing::routed(RedisRoute::kKeyed);
   }
+  if (user_ != nullptr && policy.route != RedisRoute::kLocal &&
+      policy.route != RedisRoute::kUnsupported && !permitted(command, policy))
+    return;
   switch (policy.route) {
     case RedisRoute::kLocal:
       return answer_local(command);
@@ -154,6 +157,36 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
       return reply_error("ERR command '" + std::string(command.name) +
                          "' is not supported by cachegate: " + std::string(policy.why));
   }
+}
+
+// The logged-in user's operation classes and key patterns. Whole-pool commands, and scripts
+// (which can reach any key of their server from inside), are admin operations.
+bool RedisSession::permitted(const redis::CommandInfo& command, const RedisPolicy& policy) {
+  config::OpClass op =
+      command.has(redis::CommandFlag::kWrite) ? config::OpClass::kWrite : config::OpClass::kRead;
+  if (policy.admin || policy.route == RedisRoute::kAllServers ||
+      policy.route == RedisRoute::kOneServer || policy.route == RedisRoute::kScan ||
+      command.in_category(redis::AclCategory::kScripting))
+    op = config::OpClass::kAdmin;
+  if (!may(op)) {
+    counters_.permission_denied.add();
+    std::string name(command.name);
+    reply_error("NOPERM this user has no permissions to run the '" + name + "' command");
+    return false;
+  }
+  if (op == config::OpClass::kAdmin) return true;
+  if (redis::key_positions(command, args_, argc_, key_index_)) {
+    for (uint32_t k : key_index_) {
+      if (!key_allowed(args_[k])) {
+        counters_.permission_denied.add();
+        reply_error(
+            "NOPERM this user has no permissions to access one of the keys used as "
+            "arguments");
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 // --- routing -----------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ class RedisSession final : public ClientSession {
   std::string failure_reply_text() const;  // every server of the pool ejected
 
   void dispatch(const protocol::resp::Request& request, const char* bytes);
+  // Answers NOPERM and returns false when the logged-in user may not run this.
+  bool permitted(const protocol::redis::CommandInfo& command, const routing::RedisPolicy& policy);
   void forward_to(uint32_t server);
   void route_keyed(const protocol::redis::CommandInfo& command);
   void route_split(const protocol::redis::CommandInfo& command, const routing::RedisPolicy& policy);

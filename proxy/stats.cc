@@ -102,6 +102,7 @@ bool render_memcache_stats(Worker& worker, std::string_view args, std::string& o
     stat(out, "cachegate_auth_blocked", sum(registry, &WorkerCounters::auth_blocked));
     stat(out, "cachegate_auth_timeouts", sum(registry, &WorkerCounters::auth_timeouts));
     stat(out, "cachegate_auth_denied", sum(registry, &WorkerCounters::auth_denied));
+    stat(out, "cachegate_permission_denied", sum(registry, &WorkerCounters::permission_denied));
     stat(out, "cachegate_accept_errors", sum(registry, &WorkerCounters::accept_errors));
     uint64_t servers = 0, ejected = 0, connections = 0, requests = 0, failures = 0, timeouts = 0;
     for (Worker* w : registry.workers()) {

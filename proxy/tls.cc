@@ -11,23 +11,13 @@
 namespace cachegate::proxy {
 
 namespace asio = boost::asio;
+using backends::openssl_errors;
 
 namespace {
 
 // Distinguishes this process's sessions for resumption with client certificates (OpenSSL
 // refuses to resume a verified session without one).
 constexpr unsigned char kSessionContext[] = "cachegate";
-
-std::string openssl_errors() {
-  std::string out;
-  char buffer[256];
-  while (unsigned long e = ERR_get_error()) {
-    ERR_error_string_n(e, buffer, sizeof buffer);
-    if (!out.empty()) out += "; ";
-    out += buffer;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -134,103 +124,6 @@ ssl_st* ListenerTls::new_connection(int fd) {
   }
   SSL_set_accept_state(ssl);
   return ssl;
-}
-
-// --- TlsStream ---------------------------------------------------------------------------------
-
-TlsStream::~TlsStream() {
-  SSL_free(ssl_);
-}
-
-TlsStream::Io TlsStream::result(int ret) {
-  switch (SSL_get_error(ssl_, ret)) {
-    case SSL_ERROR_NONE:
-      return Io::kOk;
-    case SSL_ERROR_WANT_READ:
-      return Io::kWantRead;
-    case SSL_ERROR_WANT_WRITE:
-      return Io::kWantWrite;
-    case SSL_ERROR_ZERO_RETURN:
-      return Io::kEof;
-    case SSL_ERROR_SYSCALL:
-      // A socket error, or (ret 0, empty queue) the peer closed without close_notify.
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return Io::kWantRead;
-      return ERR_peek_error() == 0 && errno == 0 ? Io::kEof : Io::kError;
-    default:
-      return Io::kError;
-  }
-}
-
-TlsStream::Io TlsStream::handshake() {
-  ERR_clear_error();
-  errno = 0;
-  const int ret = SSL_do_handshake(ssl_);
-  return ret == 1 ? Io::kOk : result(ret);
-}
-
-TlsStream::Io TlsStream::read(char* data, size_t size, size_t& done) {
-  ERR_clear_error();
-  errno = 0;
-  done = 0;
-  const int ret = SSL_read_ex(ssl_, data, size, &done) == 1 ? 1 : 0;
-  return ret == 1 ? Io::kOk : result(ret);
-}
-
-TlsStream::Io TlsStream::write(const char* data, size_t size, size_t& done) {
-  ERR_clear_error();
-  errno = 0;
-  done = 0;
-  const int ret = SSL_write_ex(ssl_, data, size, &done) == 1 ? 1 : 0;
-  return ret == 1 ? Io::kOk : result(ret);
-}
-
-void TlsStream::shutdown() {
-  ERR_clear_error();
-  SSL_shutdown(ssl_);
-  ERR_clear_error();
-}
-
-std::string TlsStream::last_error() {
-  std::string text = openssl_errors();
-  const long verify = SSL_get_verify_result(ssl_);
-  if (verify != X509_V_OK) {
-    if (!text.empty()) text += "; ";
-    text += "certificate: ";
-    text += X509_verify_cert_error_string(verify);
-  }
-  return text.empty() ? "connection closed during the handshake" : text;
-}
-
-std::vector<std::string> TlsStream::peer_identities() const {
-  std::vector<std::string> out;
-  X509* cert = SSL_get0_peer_certificate(ssl_);
-  if (cert == nullptr || SSL_get_verify_result(ssl_) != X509_V_OK) return out;
-  X509_NAME* subject = X509_get_subject_name(cert);
-  for (int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0;
-       i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) {
-    ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
-    unsigned char* utf8 = nullptr;
-    const int length = ASN1_STRING_to_UTF8(&utf8, data);
-    if (length >= 0) out.emplace_back(reinterpret_cast<char*>(utf8), static_cast<size_t>(length));
-    OPENSSL_free(utf8);
-  }
-  auto* names =
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-  if (names != nullptr) {
-    for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
-      const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
-      const ASN1_IA5STRING* text = nullptr;
-      if (name->type == GEN_DNS) text = name->d.dNSName;
-      if (name->type == GEN_EMAIL) text = name->d.rfc822Name;
-      if (name->type == GEN_URI) text = name->d.uniformResourceIdentifier;
-      if (text != nullptr) {
-        out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(text)),
-                         static_cast<size_t>(ASN1_STRING_length(text)));
-      }
-    }
-    GENERAL_NAMES_free(names);
-  }
-  return out;
 }
 
 }  // namespace cachegate::proxy

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/tls_stream.h"
 #include "config/config.h"
 
 struct ssl_ctx_st;
@@ -65,37 +66,7 @@ class ListenerTls {
   std::atomic<uint64_t> reload_failures_{0};
 };
 
-// One TLS connection over a non-blocking socket (server side). Every call returns at once.
-class TlsStream {
- public:
-  enum class Io : uint8_t {
-    kOk,         // done; for read/write, `done` bytes moved
-    kWantRead,   // retry when the socket is readable
-    kWantWrite,  // retry when the socket is writable
-    kEof,        // the peer closed the TLS session (close_notify) or the socket
-    kError,      // anything else: the connection is unusable
-  };
-
-  explicit TlsStream(ssl_st* ssl) : ssl_(ssl) {}
-  ~TlsStream();
-  TlsStream(const TlsStream&) = delete;
-  TlsStream& operator=(const TlsStream&) = delete;
-
-  Io handshake();
-  Io read(char* data, size_t size, size_t& done);
-  Io write(const char* data, size_t size, size_t& done);
-  // Sends close_notify once, without waiting for the peer's.
-  void shutdown();
-
-  // After the handshake: the verified client certificate's subject CN and subject alternative
-  // names (DNS, email, URI), for mapping to users; empty without a verified certificate.
-  std::vector<std::string> peer_identities() const;
-  // What went wrong, for a debug log line (OpenSSL's error queue, cleared).
-  std::string last_error();
-
- private:
-  Io result(int ret);
-  ssl_st* ssl_;
-};
+// Connections use backends::TlsStream (shared with server connections).
+using backends::TlsStream;
 
 }  // namespace cachegate::proxy

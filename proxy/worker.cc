@@ -36,11 +36,18 @@ Worker::Worker(unsigned index, const config::Config& config,
   for (size_t p = 0; p < config.pools.size(); ++p) {
     const auto& pool_config = config.pools[p];
     auto& runtime = pools_[p];
+    if (pool_config.tls) {
+      std::string error;
+      runtime.tls_context.reset(backends::make_client_context(*pool_config.tls, error));
+      if (!runtime.tls_context)
+        throw std::runtime_error("pool '" + pool_config.name + "': TLS: " + error);
+    }
     std::vector<routing::Destination*> destinations;
     for (size_t s = 0; s < pool_config.servers.size(); ++s) {
       runtime.servers.push_back(std::make_unique<backends::Server>(
           *loop_, pool_config, pool_config.servers[s], server_endpoints[p][s],
-          static_cast<uint32_t>(s), nullptr, config.limits.reply_size_max));
+          static_cast<uint32_t>(s), nullptr, config.limits.reply_size_max,
+          runtime.tls_context.get()));
       destinations.push_back(runtime.servers.back().get());
     }
     runtime.pool = std::make_unique<routing::Pool>(pool_config, std::move(destinations));

@@ -58,7 +58,12 @@ class Worker {
   Authenticator& authenticator() { return authenticator_; }
 
   // Read-only views for stats (safe from other threads: built before start, never resized).
+  struct TlsContextFree {
+    void operator()(ssl_ctx_st* context) const { backends::free_client_context(context); }
+  };
   struct PoolRuntime {
+    // Declared before the servers, which use it until they are gone.
+    std::unique_ptr<ssl_ctx_st, TlsContextFree> tls_context;
     std::vector<std::unique_ptr<backends::Server>> servers;
     std::unique_ptr<routing::Pool> pool;
   };
