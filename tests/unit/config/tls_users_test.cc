@@ -221,7 +221,6 @@ users:
     allow:
       ops: [read, write]
       keys: ["app:*", "shared:*", 'a\*b', "[abc]?", "x[^0-9]", '[\]]']
-    namespace: "tenant-a:"
   - name: default
     tls_identity: [svc-a, "Service B"]
   - name: carol
@@ -241,7 +240,7 @@ users:
   CHECK_FALSE(a.may_admin);
   CHECK(a.key_patterns ==
         std::vector<std::string>{"app:*", "shared:*", "a\\*b", "[abc]?", "x[^0-9]", "[\\]]"});
-  CHECK(a.key_namespace == "tenant-a:");
+  CHECK(a.key_namespace.empty());
   CHECK(a.where.line == 10);
   CHECK(a.where.column == 5);
 
@@ -473,13 +472,11 @@ TEST_CASE("allow.keys is a non-empty list of well-formed glob patterns", "[confi
                 {"users[0].allow.keys[0]", 12, 14, "expected a string, got a list"});
 }
 
-TEST_CASE("namespace is a non-empty prefix of at most 250 bytes without whitespace",
-          "[config][users]") {
-  CHECK(require_ok(user_lines({"namespace: \"tenant-a:\""})).config.users[0].key_namespace ==
-        "tenant-a:");
-  CHECK(require_ok(user_lines({"namespace: " + std::string(250, 'n')}))
-            .config.users[0]
-            .key_namespace.size() == 250);
+TEST_CASE("namespace is checked and then refused: keys are not rewritten yet", "[config][users]") {
+  require_error(user_lines({"namespace: \"tenant-a:\""}),
+                {"users[0].namespace", 11, 16, "is not supported yet"});
+  require_error(user_lines({"namespace: " + std::string(250, 'n')}),
+                {"users[0].namespace", 11, 16, "is not supported yet"});
   require_error(user_lines({"namespace: " + std::string(251, 'n')}),
                 {"users[0].namespace", 11, 16, "is longer than 250 bytes"});
   require_error(user_lines({"namespace: \"\""}),
