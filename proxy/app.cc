@@ -217,6 +217,7 @@ int run_proxy(const config::Config& config) {
     worker->stop();
   for (auto& worker : workers)
     worker->join();
+  authenticator.stop();
   workers.clear();
   log(LogLevel::kInfo, "stopped");
   return 0;

@@ -47,12 +47,23 @@ Authenticator::Authenticator(const config::Config& config) : config_(config) {
 }
 
 Authenticator::~Authenticator() {
+  stop();
+}
+
+void Authenticator::stop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
+  std::deque<Job> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    dropped.swap(jobs_);
+  }
+  for (auto& job : dropped)
+    config::wipe_secret(job.password);
 }
 
 const config::UserConfig* Authenticator::user_for_identities(

@@ -37,6 +37,9 @@ class Authenticator {
 
   explicit Authenticator(const config::Config& config);
   ~Authenticator();
+  // Stops the verifier thread and drops logins still queued: call once the workers have stopped
+  // and before their io_contexts go, since outcomes are posted to them.
+  void stop();
   Authenticator(const Authenticator&) = delete;
   Authenticator& operator=(const Authenticator&) = delete;
 
