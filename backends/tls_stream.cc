@@ -128,6 +128,7 @@ ssl_ctx_st* make_client_context(const config::PoolTlsConfig& config, std::string
   };
   if (ctx == nullptr) return fail("cannot create a TLS context");
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_read_ahead(ctx, 1);  // a record's header and body in one recv
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             SSL_MODE_RELEASE_BUFFERS);
   if (config.verify) {
