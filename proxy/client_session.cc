@@ -55,30 +55,8 @@ void ClientSession::start() {
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   worker_.add_session(this);
-  if (listener_.config != nullptr && listener_.config->auth == config::ListenerAuth::kRequired) {
-    authenticated_ = false;
-    sockaddr_storage peer{};
-    socklen_t length = sizeof peer;
-    char text[INET6_ADDRSTRLEN] = "";
-    if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &length) == 0) {
-      if (peer.ss_family == AF_INET6) {
-        ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, text,
-                    sizeof text);
-      } else {
-        ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&peer)->sin_addr, text, sizeof text);
-      }
-    }
-    peer_address_ = text;
-    // A connection that does not log in soon is closed; it holds a descriptor and memory.
-    auth_timer_ = std::make_unique<boost::asio::steady_timer>(worker_.loop().io(),
-                                                              worker_.config().auth_timeout);
-    routing::Ref<ClientSession> self(this);
-    auth_timer_->async_wait([self](const boost::system::error_code& ec) {
-      if (ec || self->closed_ || self->authenticated_) return;
-      self->counters_.auth_timeouts.add();
-      self->close();
-    });
-  }
+  if (listener_.config != nullptr && listener_.config->auth == config::ListenerAuth::kRequired)
+    log_out();
   if (!worker_.loop().watch(fd_, *this)) {
     close();
     return;
@@ -341,6 +319,39 @@ void ClientSession::finish_if_done() {
 
 // --- logins ------------------------------------------------------------------------------------
 
+// The client's address, for counting failed logins per address; looked up at the first login.
+const std::string& ClientSession::peer_address() {
+  if (!peer_address_.empty() || closed_) return peer_address_;
+  sockaddr_storage peer{};
+  socklen_t length = sizeof peer;
+  char text[INET6_ADDRSTRLEN] = "";
+  if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &length) == 0) {
+    if (peer.ss_family == AF_INET6) {
+      ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, text, sizeof text);
+    } else {
+      ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&peer)->sin_addr, text, sizeof text);
+    }
+  }
+  peer_address_ = text;
+  return peer_address_;
+}
+
+void ClientSession::log_out() {
+  authenticated_ = false;
+  user_ = nullptr;
+  // A connection that does not log in soon is closed; it holds a descriptor and memory.
+  if (!auth_timer_) {
+    auth_timer_ = std::make_unique<boost::asio::steady_timer>(worker_.loop().io());
+  }
+  auth_timer_->expires_after(worker_.config().auth_timeout);
+  routing::Ref<ClientSession> self(this);
+  auth_timer_->async_wait([self](const boost::system::error_code& ec) {
+    if (ec || self->closed_ || self->authenticated_) return;
+    self->counters_.auth_timeouts.add();
+    self->close();
+  });
+}
+
 bool ClientSession::has_users() const {
   return !worker_.config().users.empty();
 }
@@ -370,11 +381,11 @@ void ClientSession::start_login(std::string_view name, std::string password,
   const uint32_t cookie = open_slot();
   ++in_flight_;
   Authenticator& auth = worker_.authenticator();
-  const auto standing = auth.standing(peer_address_);
+  const auto standing = auth.standing(peer_address());
   if (standing == Authenticator::Standing::kBlocked) {
     config::wipe_secret(password);
     counters_.auth_blocked.add();
-    on_reply(cookie, reply(LoginOutcome::kBlocked), true);
+    on_reply(cookie, reply(LoginOutcome::kBlocked), false);
     return;
   }
   login_pending_ = true;
@@ -387,15 +398,16 @@ void ClientSession::start_login(std::string_view name, std::string password,
           self->login_pending_ = false;
           Authenticator& a = self->worker_.authenticator();
           if (user != nullptr) {
-            a.record_success(self->peer_address_);
+            a.record_success(self->peer_address());
             self->user_ = user;
             self->authenticated_ = true;
             self->counters_.auth_successes.add();
             self->on_reply(cookie, reply(LoginOutcome::kOk), false);
           } else {
-            a.record_failure(self->peer_address_);
+            a.record_failure(self->peer_address());
             self->counters_.auth_failures.add();
-            self->on_reply(cookie, reply(LoginOutcome::kRefused), true);
+            // Answered by cachegate, not a server's error: not counted as a backend error.
+            self->on_reply(cookie, reply(LoginOutcome::kRefused), false);
           }
         };
         if (!slow || user != nullptr) {

@@ -119,6 +119,8 @@ class ClientSession : public routing::ReplyHandler,
   void start_login(std::string_view name, std::string password,
                    std::function<std::string(LoginOutcome)> reply);
   bool authenticated() const { return authenticated_; }
+  // Back to not logged in, with auth_timeout to log in again.
+  void log_out();
   // The logged-in user's permissions (anonymous clients of an `auth: none` listener may do
   // anything): an operation class, and each key against the user's allowed patterns.
   bool may(config::OpClass op) const;
@@ -192,6 +194,7 @@ class ClientSession : public routing::ReplyHandler,
   std::unique_ptr<boost::asio::steady_timer> linger_;  // bounds the last write of a closing client
   bool write_waiting_ = false;  // a write hit EAGAIN; the next EPOLLOUT resumes it
   bool login_pending_ = false;
+  const std::string& peer_address();
   std::string peer_address_;  // for counting failed logins per address
   std::unique_ptr<boost::asio::steady_timer> auth_timer_;
   bool paused_ = false;

@@ -59,6 +59,10 @@ void MemcacheSession::process_input() {
       counters_.client_errors.add();
       if (error.suppress) {
         counters_.noreply_discarded_errors.add();
+      } else if (!authenticated()) {
+        // memcached checks the login before it looks at the command.
+        counters_.auth_denied.add();
+        reply_local("CLIENT_ERROR unauthenticated\r\n");
       } else {
         reply_local(error.reply);
       }
@@ -110,14 +114,23 @@ void MemcacheSession::dispatch_login(const Request& request, const char* frame) 
     reply_local("CLIENT_ERROR unauthenticated\r\n");
     return;
   }
-  const std::string_view token(frame + request.line_length,
-                               static_cast<size_t>(request.data_length));
-  const size_t space = token.find(' ');
-  if (space == std::string_view::npos || space == 0 || space + 1 == token.size()) {
+  // As memcached reads it: the first two space-separated words are the user and the password.
+  std::string_view token(frame + request.line_length, static_cast<size_t>(request.data_length));
+  std::string_view words[2];
+  size_t found = 0;
+  while (found < 2) {
+    const size_t start = token.find_first_not_of(' ');
+    if (start == std::string_view::npos) break;
+    token.remove_prefix(start);
+    const size_t end = token.find(' ');
+    words[found++] = token.substr(0, end);
+    token.remove_prefix(end == std::string_view::npos ? token.size() : end);
+  }
+  if (found < 2) {
     reply_local("CLIENT_ERROR bad authentication token format\r\n");
     return;
   }
-  start_login(token.substr(0, space), std::string(token.substr(space + 1)), [](LoginOutcome o) {
+  start_login(words[0], std::string(words[1]), [](LoginOutcome o) {
     switch (o) {
       case LoginOutcome::kOk:
         return std::string("STORED\r\n");

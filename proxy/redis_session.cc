@@ -329,7 +329,7 @@ void RedisSession::answer_local(const redis::CommandInfo& command) {
     // Back to the default user: logged out where the listener requires a login.
     user_ = nullptr;
     if (listener_.config != nullptr && listener_.config->auth == config::ListenerAuth::kRequired)
-      authenticated_ = false;
+      log_out();
     return reply_local("+RESET\r\n");
   }
   if (name == "hello") return answer_hello();
@@ -418,8 +418,8 @@ void RedisSession::answer_hello() {
     counters_.auth_denied.add();
     return reply_error(
         "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
-        "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
-        "RESP protocol version at the same time");
+        "AUTH <user> <pass> option can be used to authenticate the client and select the RESP "
+        "protocol version at the same time");
   }
   protocol_ = version;
   name_ = std::move(new_name);

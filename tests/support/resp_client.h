@@ -105,6 +105,10 @@ class RespClient {
  public:
   RespClient(uint16_t port, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000))
       : client_(std::make_unique<TextClient>("127.0.0.1", port, timeout)) {}
+  // Over TLS; throws std::runtime_error when the handshake fails (see TextClient).
+  RespClient(uint16_t port, const TlsClientOptions& tls,
+             std::chrono::milliseconds timeout = std::chrono::milliseconds(5000))
+      : client_(std::make_unique<TextClient>("127.0.0.1", port, tls, timeout)) {}
 
   // Sends one request and returns its reply's bytes, or kNoReply on timeout or close (a string,
   // not an optional, so that a failed comparison prints both sides).
