@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: direct access vs twemproxy (nutcracker) vs cachegate, on the same two
 # memcached servers (cachegate_loadgen workloads) and the same two redis-server shards
-# (redis-benchmark workloads), rounds alternating between targets.
+# (redis-benchmark workloads), rounds alternating between targets; on request, TLS against plain
+# TCP on the same redis shards (redis-benchmark --tls, openssl s_time handshakes).
 # See bench/README.md for what is measured and how to read the table.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ rounds=3
 duration=5
 warmup=1
 protocols="memcached,redis"
+protocols_given=0
 workloads=""
 targets="direct,twemproxy,cachegate"
 connections=32
@@ -27,6 +29,7 @@ cachegate_bin=""
 redis_clients=50
 redis_pipeline=16
 redis_duration=3
+handshake_duration=3
 
 usage() {
   cat <<EOF
@@ -34,15 +37,19 @@ usage: bash bench/run.sh [options]
   --build-dir DIR            CMake build directory (default: build)
   --no-build                 use the binaries already in the build directory
   --cachegate PATH           cachegate binary (default: BUILD/cachegate)
-  --protocols LIST           comma-separated: memcached,redis (default both)
+  --protocols LIST           comma-separated: memcached,redis,tls (default memcached,redis; tls
+                             is TLS against plain TCP on redis, see bench/README.md)
   --rounds N                 rounds per workload, targets alternate in each (default $rounds)
   --duration S               measured seconds per memcached run (default $duration)
   --warmup S                 warm-up seconds per run, not measured (default $warmup)
   --workloads LIST           comma-separated, of: getset,multiget,pipeline (memcached),
                              redis-set,redis-get,redis-mset,redis-set-P16,redis-get-P16,
-                             redis-mset-P16 (redis; the number is --redis-pipeline)
-                             (default: all of the selected protocols)
-  --targets LIST             comma-separated: direct,twemproxy,cachegate (default all)
+                             redis-mset-P16 (redis; the number is --redis-pipeline),
+                             tls-redis-get,tls-redis-get-P16,tls-handshakes (tls)
+                             (default: all of the selected protocols; without --protocols,
+                             the families of the workloads named)
+  --targets LIST             comma-separated: direct,twemproxy,cachegate (default all); for tls,
+                             direct and cachegate each mean their plain and their TLS rows
   --connections C            connections for getset and multiget (default $connections)
   --pipeline-connections C   connections for pipeline (default $pipeline_connections)
   --pipeline-depth D         requests in flight per connection for pipeline (default $pipeline_depth)
@@ -50,8 +57,11 @@ usage: bash bench/run.sh [options]
   --keys N                   key space (default $keys)
   --redis-clients C          redis-benchmark clients (default $redis_clients; direct: half per shard)
   --redis-pipeline P         redis-benchmark -P for the pipelined redis workloads (default $redis_pipeline)
-  --redis-duration S         measured seconds per redis run, approximate: redis-benchmark runs a
-                             request count, sized from the warm-up's rate (default $redis_duration)
+  --redis-duration S         measured seconds per redis and tls-redis run, approximate:
+                             redis-benchmark runs a request count, sized from the warm-up's rate
+                             (default $redis_duration)
+  --handshake-duration S     seconds per tls-handshakes run, whole seconds (openssl s_time -time;
+                             it runs up to a second longer) (default $handshake_duration)
   --loadgen-threads T        load generator threads (default $lg_threads)
   --pin split|none           split: load generator on CPU 1, everything else on CPU 0
                              (default $pin; needs at least 2 CPUs, else none)
@@ -66,7 +76,7 @@ while (($#)); do
     --build-dir) build_dir=$(realpath -m "$2"); shift ;;
     --no-build) do_build=0 ;;
     --cachegate) cachegate_bin=$(realpath -m "$2"); shift ;;
-    --protocols) protocols=$2; shift ;;
+    --protocols) protocols=$2 protocols_given=1; shift ;;
     --rounds) rounds=$2; shift ;;
     --duration) duration=$2; shift ;;
     --warmup) warmup=$2; shift ;;
@@ -83,6 +93,7 @@ while (($#)); do
     --redis-clients) redis_clients=$2; shift ;;
     --redis-pipeline) redis_pipeline=$2; shift ;;
     --redis-duration) redis_duration=$2; shift ;;
+    --handshake-duration) handshake_duration=$2; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -96,18 +107,25 @@ if ((redis_clients < 2 || redis_pipeline < 2)); then
   echo "run.sh: --redis-clients and --redis-pipeline must be at least 2" >&2
   exit 2
 fi
+if [[ ! $handshake_duration =~ ^[1-9][0-9]*$ ]]; then
+  echo "run.sh: --handshake-duration must be a whole number of seconds, at least 1" >&2
+  exit 2
+fi
 
 # The workloads of each protocol family; --workloads picks among them, --protocols picks families.
 mc_all="getset,multiget,pipeline"
 redis_all="redis-set,redis-get,redis-mset,redis-set-P$redis_pipeline,redis-get-P$redis_pipeline,redis-mset-P$redis_pipeline"
+tls_all="tls-redis-get,tls-redis-get-P$redis_pipeline,tls-handshakes"
 in_list() { [[ ",$2," == *",$1,"* ]]; }  # item list
 for p in ${protocols//,/ }; do
-  in_list "$p" memcached,redis || { echo "run.sh: unknown protocol $p (memcached, redis)" >&2; exit 2; }
+  in_list "$p" memcached,redis,tls || { echo "run.sh: unknown protocol $p (memcached, redis, tls)" >&2; exit 2; }
 done
 if [[ -n $workloads ]]; then
   for w in ${workloads//,/ }; do
-    in_list "$w" "$mc_all,$redis_all" || { echo "run.sh: unknown workload $w" >&2; usage >&2; exit 2; }
+    in_list "$w" "$mc_all,$redis_all,$tls_all" || { echo "run.sh: unknown workload $w" >&2; usage >&2; exit 2; }
   done
+  # Naming a workload is enough to get it; --protocols only narrows when given as well.
+  if ((!protocols_given)); then protocols="memcached,redis,tls"; fi
 fi
 pick_workloads() {  # family all-of-family
   local w picked=""
@@ -119,15 +137,21 @@ pick_workloads() {  # family all-of-family
 }
 mc_workloads=$(pick_workloads memcached "$mc_all")
 redis_workloads=$(pick_workloads redis "$redis_all")
-if [[ -z $mc_workloads && -z $redis_workloads ]]; then
+tls_workloads=$(pick_workloads tls "$tls_all")
+if [[ -z $mc_workloads && -z $redis_workloads && -z $tls_workloads ]]; then
   echo "run.sh: no workload selected (--protocols $protocols, --workloads $workloads)" >&2
   exit 2
 fi
-workloads="$mc_workloads${mc_workloads:+${redis_workloads:+,}}$redis_workloads"
+workloads=$(echo "$mc_workloads,$redis_workloads,$tls_workloads" | sed 's/,,*/,/g; s/^,//; s/,$//')
+# The redis shards serve the redis family and the TLS GET rows.
+shards_needed=""
+if [[ -n $redis_workloads || -n $tls_workloads ]]; then shards_needed=1; fi
 
-tools=(nutcracker taskset awk)
+tools=(taskset awk)
+if [[ -n $mc_workloads || -n $redis_workloads ]]; then tools+=(nutcracker); fi
 if [[ -n $mc_workloads ]]; then tools+=(memcached); fi
-if [[ -n $redis_workloads ]]; then tools+=(redis-server redis-benchmark redis-cli); fi
+if [[ -n $shards_needed ]]; then tools+=(redis-server redis-benchmark redis-cli); fi
+if [[ -n $tls_workloads ]]; then tools+=(openssl); fi
 for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || { echo "run.sh: $tool not found (scripts/setup.sh installs it)" >&2; exit 1; }
 done
@@ -209,6 +233,20 @@ fi
 mc_targets=$targets
 redis_targets=$targets
 without_cachegate() { echo ",$1," | sed 's/,cachegate,/,/; s/^,//; s/,$//'; }
+# TLS has no twemproxy column (it has no TLS): each of direct and cachegate is measured over plain
+# TCP and over TLS, the plain row being the reference of its TLS row. Handshakes are cachegate's,
+# against `openssl s_server` (OpenSSL's own server: the library's cost with nothing around it).
+tls_targets="" hs_targets=""
+if [[ -n $tls_workloads ]]; then
+  for t in direct cachegate; do
+    if want_target "$t"; then tls_targets+="${tls_targets:+,}$t,$t-tls"; fi
+  done
+  if want_target cachegate; then hs_targets="cachegate-1.3,s_server-1.3,cachegate-1.2,s_server-1.2"; fi
+  if [[ -z $tls_targets ]]; then
+    note "no target for the tls workloads (they measure direct and cachegate): they are skipped"
+    if [[ -z $mc_workloads && -z $redis_workloads ]]; then exit 2; fi
+  fi
+fi
 
 # ---- servers -----------------------------------------------------------------------------------
 core_server=()
@@ -232,7 +270,7 @@ user_opt=()
 if [[ $(id -u) -eq 0 ]]; then user_opt=(-u nobody); fi
 
 read -r mc1_port mc2_port nc_port nc_stats_port cg_port rd1_port rd2_port ncr_port ncr_stats_port \
-  cgr_port < <("$loadgen" --free-ports 10)
+  cgr_port rd1_tls_port rd2_tls_port cgt_port cgt_tls_port ss_port < <("$loadgen" --free-ports 15)
 
 wait_port() {  # port pid name
   local i
@@ -253,14 +291,55 @@ start_memcached() {  # port variable-for-pid
   printf -v "$2" '%s' "$pid"
 }
 
-start_redis() {  # port variable-for-pid
+start_redis() {  # port variable-for-pid [tls-port]; returns 1 if it did not start
+  local tls_opts=()
+  if [[ -n ${3:-} ]]; then
+    # Clients are not asked for certificates, as cachegate's listener does not ask either.
+    tls_opts=(--tls-port "$3" --tls-cert-file "$work/server.pem" --tls-key-file "$work/server-key.pem"
+      --tls-ca-cert-file "$work/ca.pem" --tls-auth-clients no)
+  fi
   # --dir: nothing is saved (no RDB, no AOF), but should anything be written it lands in $work.
   "${core_server[@]}" redis-server --port "$1" --bind 127.0.0.1 --save "" --appendonly no \
-    --daemonize no --dir "$work" >"$work/redis-$1.log" 2>&1 &
+    --daemonize no --dir "$work" "${tls_opts[@]}" >"$work/redis-$1.log" 2>&1 &
   local pid=$!
   pids+=("$pid")
-  wait_port "$1" "$pid" || { echo "run.sh: redis-server on port $1 did not start" >&2; exit 1; }
+  if ! wait_port "$1" "$pid" || { [[ -n ${3:-} ]] && ! wait_port "$3" "$pid"; }; then
+    kill "$pid" 2>/dev/null || true
+    return 1
+  fi
   printf -v "$2" '%s' "$pid"
+}
+
+# A throwaway CA and a server certificate signed by it (EC P-256, CN=localhost, SAN 127.0.0.1),
+# used by cachegate's TLS listener and redis-server's --tls-port alike.
+make_certs() {
+  {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+      -keyout "$work/ca-key.pem" -out "$work/ca.pem" -subj "/CN=cachegate bench CA" &&
+      openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$work/server-key.pem" -out "$work/server.csr" -subj "/CN=localhost" &&
+      printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=critical,CA:FALSE" \
+        "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >"$work/server-ext.cnf" &&
+      openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca-key.pem" \
+        -CAcreateserial -days 2 -extfile "$work/server-ext.cnf" -out "$work/server.pem" &&
+      openssl verify -CAfile "$work/ca.pem" "$work/server.pem"
+  } >"$work/certs.log" 2>&1 || {
+    cat "$work/certs.log" >&2
+    echo "run.sh: making the test certificates failed" >&2
+    exit 1
+  }
+}
+
+# One handshake with certificate checking against the CA and the address: "protocol cipher" on
+# success. Makes sure the numbers below are of a listener clients would accept.
+tls_probe() {  # port version-option
+  local out
+  out=$(openssl s_client -connect "127.0.0.1:$1" "$2" -CAfile "$work/ca.pem" -verify_return_error \
+    -verify_ip 127.0.0.1 -brief </dev/null 2>&1) || { echo "$out" >>"$work/tls-probe.log"; return 1; }
+  echo "$out" >>"$work/tls-probe.log"
+  awk -F': ' '$1 == "Protocol version" { p = $2 } $1 == "Ciphersuite" { c = $2 }
+    $1 == "Verification" && $2 == "OK" { ok = 1 }
+    END { if (!ok || p == "") exit 1; print p, c }' <<<"$out"
 }
 
 start_nutcracker() {  # name config-body port stats-port variable-for-pid
@@ -323,10 +402,32 @@ pools:
   fi
 fi
 
-rd1_pid="" rd2_pid="" ncr_pid="" cgr_pid=""
-if [[ -n $redis_workloads ]]; then
-  start_redis "$rd1_port" rd1_pid
-  start_redis "$rd2_port" rd2_pid
+rd1_pid="" rd2_pid="" ncr_pid="" cgr_pid="" cgt_pid=""
+tls_direct=""
+if [[ -n $tls_workloads ]]; then
+  make_certs
+  if in_list direct-tls "$tls_targets"; then tls_direct=1; fi
+fi
+if [[ -n $shards_needed ]]; then
+  if [[ -n $tls_direct ]] && ! { start_redis "$rd1_port" rd1_pid "$rd1_tls_port" &&
+    start_redis "$rd2_port" rd2_pid "$rd2_tls_port"; }; then
+    # A redis-server built without TLS: only the direct-tls rows are lost.
+    for port in "$rd1_port" "$rd2_port"; do
+      mv "$work/redis-$port.log" "$work/redis-$port-tls.log" 2>/dev/null || true
+    done
+    note "redis-server did not start with --tls-port (log: $logs/redis-$rd1_port-tls.log): direct-tls is skipped"
+    if [[ -n $rd1_pid ]]; then
+      kill "$rd1_pid" 2>/dev/null || true
+      wait "$rd1_pid" 2>/dev/null || true
+    fi
+    rd1_pid=""
+    tls_direct=""
+    tls_targets=$(echo ",$tls_targets," | sed 's/,direct-tls,/,/; s/^,//; s/,$//')
+  fi
+  if [[ -z $rd1_pid ]]; then
+    start_redis "$rd1_port" rd1_pid || { echo "run.sh: redis-server on port $rd1_port did not start" >&2; exit 1; }
+    start_redis "$rd2_port" rd2_pid || { echo "run.sh: redis-server on port $rd2_port did not start" >&2; exit 1; }
+  fi
 
   # Every key of the key space, on both shards: the direct baseline asks each shard for any key,
   # and the proxies' gets hit wherever their ring puts a key. redis-benchmark's -r keys are
@@ -341,7 +442,9 @@ if [[ -n $redis_workloads ]]; then
     }' | redis-cli -h 127.0.0.1 -p "$port" --pipe >"$work/redis-prefill-$port.log" 2>&1 ||
       { cat "$work/redis-prefill-$port.log" >&2; echo "run.sh: prefill of redis on $port failed" >&2; exit 1; }
   done
+fi
 
+if [[ -n $redis_workloads ]]; then
   if in_list twemproxy "$redis_targets"; then
     start_nutcracker nutcracker-redis "red:
   listen: 127.0.0.1:$ncr_port
@@ -370,9 +473,63 @@ pools:
   fi
 fi
 
+# TLS: a cachegate of its own with a plain and a TLS listener on one pool, so that the plain and
+# the TLS rows are the same process, configuration and backend connections, and only the client
+# side differs.
+tls_versions=()  # "protocol cipher" negotiated by TLS 1.3 and TLS 1.2 clients, for the header
+if [[ -n $tls_workloads ]] && in_list cachegate "$tls_targets"; then
+  if ! start_cachegate cachegate-tls "workers: 1
+listeners:
+  - {name: plain, listen: \"127.0.0.1:$cgt_port\", pool: red}
+  - name: tls
+    listen: \"127.0.0.1:$cgt_tls_port\"
+    pool: red
+    tls: {cert: \"$work/server.pem\", key: \"$work/server-key.pem\"}
+pools:
+  red:
+    protocol: redis
+    distribution: ketama
+    hash: fnv1a_64
+    timeout: 1000
+    servers: [\"127.0.0.1:$rd1_port:1\", \"127.0.0.1:$rd2_port:1\"]" "$cgt_tls_port" cgt_pid; then
+    note "cachegate (tls) did not start (log: $logs/cachegate-tls.log): its tls rows are skipped"
+  elif ! v13=$(tls_probe "$cgt_tls_port" -tls1_3) || ! v12=$(tls_probe "$cgt_tls_port" -tls1_2); then
+    note "cachegate's TLS listener did not complete a verified handshake" \
+      "(log: $logs/tls-probe.log): its tls rows are skipped"
+    cgt_pid=""
+  else
+    tls_versions=("$v13" "$v12")
+  fi
+  if [[ -z $cgt_pid ]]; then
+    tls_targets=$(echo ",$tls_targets," | sed 's/,cachegate,/,/; s/,cachegate-tls,/,/; s/^,//; s/,$//')
+    hs_targets=""
+  fi
+fi
+# The handshake reference: -www makes it read the client's request (there is none: s_time closes
+# after the handshake) instead of standard input; one connection at a time, as s_time makes them.
+ss_pid=""
+if in_list tls-handshakes "$tls_workloads" && [[ -n $hs_targets ]]; then
+  "${core_server[@]}" openssl s_server -accept "127.0.0.1:$ss_port" -cert "$work/server.pem" \
+    -key "$work/server-key.pem" -www -quiet </dev/null >"$work/s_server.log" 2>&1 &
+  ss_pid=$!
+  pids+=("$ss_pid")
+  if ! wait_port "$ss_port" "$ss_pid"; then
+    note "openssl s_server did not start (log: $logs/s_server.log): its handshake rows are skipped"
+    ss_pid=""
+    hs_targets="cachegate-1.3,cachegate-1.2"
+  fi
+fi
+if [[ -n $tls_workloads && -n $tls_direct ]] && ! tls_probe "$rd1_tls_port" -tls1_3 >/dev/null; then
+  note "redis-server's TLS port did not complete a verified handshake" \
+    "(log: $logs/tls-probe.log): direct-tls is skipped"
+  tls_targets=$(echo ",$tls_targets," | sed 's/,direct-tls,/,/; s/^,//; s/,$//')
+fi
+
 # ---- runs --------------------------------------------------------------------------------------
 IFS=, read -r -a mc_target_list <<<"$mc_targets"
 IFS=, read -r -a redis_target_list <<<"$redis_targets"
+IFS=, read -r -a tls_target_list <<<"$tls_targets"
+IFS=, read -r -a hs_target_list <<<"$hs_targets"
 IFS=, read -r -a workload_list <<<"$workloads"
 raw="$work/results.jsonl"
 : >"$raw"
@@ -437,25 +594,35 @@ redis_counters() {  # port command
     END { print m + 0, e + 0, c + 0 }'
 }
 
+rb_tls=()  # redis-benchmark's TLS options for the pass being run, empty for plain TCP
 redis_start_pass() {  # output port clients requests test depth
-  "${core_loadgen[@]}" redis-benchmark -h 127.0.0.1 -p "$2" -c "$3" -n "$4" -r "$keys" \
-    -d "$value_size" -P "$6" -t "$5" --csv >"$1" 2>>"$work/redis-benchmark.log" &
+  "${core_loadgen[@]}" redis-benchmark -h 127.0.0.1 -p "$2" "${rb_tls[@]}" -c "$3" -n "$4" \
+    -r "$keys" -d "$value_size" -P "$6" -t "$5" --csv >"$1" 2>>"$work/redis-benchmark.log" &
   bench_pids+=("$!")
 }
 
 # One pass against a target; fails if any redis-benchmark failed (it exits on the first error
 # reply or lost connection). Direct: one redis-benchmark per shard with half the clients and half
 # the requests each, at the same time, so the two shards together see the same 50 clients.
-redis_pass() {  # target test depth requests output-prefix
+# The TLS workloads' plain `cachegate` is the plain listener of the TLS family's cachegate.
+redis_pass() {  # target test depth requests output-prefix family
   local pid status=0 c1=$((redis_clients / 2)) n1=$(($4 / 2))
   bench_pids=()
-  case "$1" in
-    direct)
+  rb_tls=()
+  if [[ $1 == *-tls ]]; then rb_tls=(--tls --cacert "$work/ca.pem" --sni localhost); fi
+  case "$6:$1" in
+    *:direct)
       redis_start_pass "$5.1" "$rd1_port" "$c1" "$n1" "$2" "$3"
       redis_start_pass "$5.2" "$rd2_port" "$((redis_clients - c1))" "$(($4 - n1))" "$2" "$3"
       ;;
-    twemproxy) redis_start_pass "$5.1" "$ncr_port" "$redis_clients" "$4" "$2" "$3" ;;
-    cachegate) redis_start_pass "$5.1" "$cgr_port" "$redis_clients" "$4" "$2" "$3" ;;
+    *:direct-tls)
+      redis_start_pass "$5.1" "$rd1_tls_port" "$c1" "$n1" "$2" "$3"
+      redis_start_pass "$5.2" "$rd2_tls_port" "$((redis_clients - c1))" "$(($4 - n1))" "$2" "$3"
+      ;;
+    redis:twemproxy) redis_start_pass "$5.1" "$ncr_port" "$redis_clients" "$4" "$2" "$3" ;;
+    redis:cachegate) redis_start_pass "$5.1" "$cgr_port" "$redis_clients" "$4" "$2" "$3" ;;
+    tls:cachegate) redis_start_pass "$5.1" "$cgt_port" "$redis_clients" "$4" "$2" "$3" ;;
+    tls:cachegate-tls) redis_start_pass "$5.1" "$cgt_tls_port" "$redis_clients" "$4" "$2" "$3" ;;
   esac
   for pid in "${bench_pids[@]}"; do wait "$pid" || status=1; done
   bench_pids=()
@@ -486,12 +653,15 @@ redis_parse() {  # total-requests files...
 
 run_redis_one() {  # workload target round
   local workload=$1 target=$2 round=$3
-  local test=${workload#redis-} depth=1 cpu_pids
+  local test=${workload#tls-} depth=1 cpu_pids family=redis
+  test=${test#redis-}
+  if [[ $workload == tls-* ]]; then family=tls; fi
   if [[ $test == *-P* ]]; then depth=$redis_pipeline test=${test%-P*}; fi
-  case "$target" in
-    direct) cpu_pids=("$rd1_pid" "$rd2_pid") ;;
-    twemproxy) cpu_pids=("$ncr_pid") ;;
-    cachegate) cpu_pids=("$cgr_pid") ;;
+  case "$family:$target" in
+    *:direct | *:direct-tls) cpu_pids=("$rd1_pid" "$rd2_pid") ;;
+    redis:twemproxy) cpu_pids=("$ncr_pid") ;;
+    redis:cachegate) cpu_pids=("$cgr_pid") ;;
+    tls:cachegate | tls:cachegate-tls) cpu_pids=("$cgt_pid") ;;
   esac
   echo "  $workload round $round: $target" >&2
   local out="$work/rb-$workload-$target-$round" floor=$((redis_clients * depth * 4))
@@ -504,7 +674,7 @@ run_redis_one() {  # workload target round
   local requests result
   if awk -v w="$warmup" 'BEGIN { exit !(w > 0) }'; then
     requests=$(awk -v r="$rate" -v s="$warmup" -v f="$floor" 'BEGIN { n = int(r * s); print n < f ? f : n }')
-    if ! redis_pass "$target" "$test" "$depth" "$requests" "$out.warm" ||
+    if ! redis_pass "$target" "$test" "$depth" "$requests" "$out.warm" "$family" ||
       ! result=$(redis_parse "$requests" "$out".warm.*); then
       note "$workload/$target round $round failed in warm-up (log: $logs/redis-benchmark.log)"
       return
@@ -523,7 +693,7 @@ run_redis_one() {  # workload target round
   cpu_ticks "${cpu_pids[@]}" "$rd1_pid" "$rd2_pid"; kn0=$ticks
   own_child_ticks; lg0=$child_ticks
   t0=${EPOCHREALTIME/[.,]/}
-  redis_pass "$target" "$test" "$depth" "$requests" "$out" || status=1
+  redis_pass "$target" "$test" "$depth" "$requests" "$out" "$family" || status=1
   t1=${EPOCHREALTIME/[.,]/}
   own_child_ticks; lg1=$child_ticks
   cpu_ticks "${cpu_pids[@]}"; cpu1=$ticks
@@ -540,7 +710,7 @@ run_redis_one() {  # workload target round
   redis_rate[$workload]=${result%%.*}
 
   # direct counts both redis-servers as "the target"; they are not counted twice as known CPU.
-  if [[ $target == direct ]]; then kn0=$be0 kn1=$be1; fi
+  if [[ $target == direct* ]]; then kn0=$be0 kn1=$be1; fi
   awk -v label="$target" -v workload="$workload" -v test="$test" -v clients="$redis_clients" \
     -v depth="$depth" -v keys="$keys" -v value_size="$value_size" -v requests="$requests" \
     -v result="$result" -v before="$before1 $before2" -v after="$after1 $after2" \
@@ -565,16 +735,88 @@ run_redis_one() {  # workload target round
     }' >>"$raw"
 }
 
+# ---- TLS handshakes (openssl s_time) -----------------------------------------------------------
+# `openssl s_time -new`: one client, every connection a full handshake (no session resumption),
+# verified against the test CA and closed right after it; it runs for whole seconds and prints
+# how many connections it completed. Any failed connection ends it with an error.
+hs_pass() {  # output port version-option seconds
+  local status=0
+  "${core_loadgen[@]}" openssl s_time -connect "127.0.0.1:$2" -new -time "$4" \
+    -CAfile "$work/ca.pem" "$3" >"$1" 2>>"$work/s_time.log" &
+  bench_pids=("$!")
+  wait "${bench_pids[0]}" || status=1
+  bench_pids=()
+  return "$status"
+}
+
+hs_count() {  # s_time output -> connections completed
+  awk '/ connections in [0-9.]+s;/ { print $1; found = 1; exit } END { exit !found }' "$1"
+}
+
+run_handshake_one() {  # workload target round
+  local workload=$1 target=$2 round=$3 version_opt=-tls1_3 negotiated=${tls_versions[0]:-}
+  local port=$cgt_tls_port pid=$cgt_pid
+  if [[ $target == *-1.2 ]]; then version_opt=-tls1_2 negotiated=${tls_versions[1]:-}; fi
+  if [[ $target == s_server-* ]]; then port=$ss_port pid=$ss_pid; fi
+  echo "  $workload round $round: $target" >&2
+  local out="$work/hs-$target-$round" warm_s count
+  warm_s=$(awk -v w="$warmup" 'BEGIN { s = int(w); if (s < w) s++; print s }')
+  if ((warm_s > 0)) && ! { hs_pass "$out.warm" "$port" "$version_opt" "$warm_s" && hs_count "$out.warm" >/dev/null; }; then
+    note "$workload/$target round $round failed in warm-up (log: $logs/s_time.log)"
+    return
+  fi
+  local m0 m1 cpu0 cpu1 be0 be1 kn0 kn1 lg0 lg1 t0 t1 status=0
+  read -r -a m0 </proc/stat
+  cpu_ticks "$pid"; cpu0=$ticks
+  cpu_ticks "$rd1_pid" "$rd2_pid"; be0=$ticks
+  cpu_ticks "$pid" "$rd1_pid" "$rd2_pid"; kn0=$ticks
+  own_child_ticks; lg0=$child_ticks
+  t0=${EPOCHREALTIME/[.,]/}
+  hs_pass "$out" "$port" "$version_opt" "$handshake_duration" || status=1
+  t1=${EPOCHREALTIME/[.,]/}
+  own_child_ticks; lg1=$child_ticks
+  cpu_ticks "$pid"; cpu1=$ticks
+  cpu_ticks "$rd1_pid" "$rd2_pid"; be1=$ticks
+  cpu_ticks "$pid" "$rd1_pid" "$rd2_pid"; kn1=$ticks
+  read -r -a m1 </proc/stat
+  if ((status != 0)) || ! count=$(hs_count "$out") || ((count == 0)); then
+    note "$workload/$target round $round failed (log: $logs/s_time.log)"
+    return
+  fi
+  # The rate is over the process's whole life as seen from here (s_time's own "real seconds" are
+  # whole seconds); its start-up is a few milliseconds of that.
+  awk -v label="$target" -v workload="$workload" -v negotiated="$negotiated" -v count="$count" \
+    -v wall_us=$((t1 - t0)) -v tick_us="$(awk -v t="$clk_tck" 'BEGIN { print 1e6 / t }')" \
+    -v cpu=$((cpu1 - cpu0)) -v be=$((be1 - be0)) -v lg=$((lg1 - lg0)) -v known=$(((kn1 - kn0) + (lg1 - lg0))) \
+    -v busy=$(((m1[1] + m1[2] + m1[3] + m1[6] + m1[7]) - (m0[1] + m0[2] + m0[3] + m0[6] + m0[7]))) \
+    -v steal=$((m1[8] - m0[8])) '
+    BEGIN {
+      split(negotiated, n, " ")
+      secs = wall_us / 1e6
+      other = (busy - known) * tick_us / (secs * 1e4); if (other < 0) other = 0
+      printf "{\"label\":\"%s\",\"workload\":\"%s\",\"tool\":\"openssl s_time -new\"," \
+        "\"protocol\":\"%s\",\"cipher\":\"%s\",\"connections\":1,\"duration_s\":%.3f," \
+        "\"handshakes\":%d,\"rps\":%.1f,\"errors\":0,\"misses\":0,\"cpu_us_per_req\":%.3f," \
+        "\"backend_cpu_us_per_req\":%.3f,\"loadgen_cpu_us_per_req\":%.3f,\"other_cpu_pct\":%.1f," \
+        "\"steal_pct\":%.1f}\n",
+        label, workload, n[1], n[2], secs, count, count / secs, cpu * tick_us / count,
+        be * tick_us / count, lg * tick_us / count, other, steal * tick_us / (secs * 1e4)
+    }' >>"$raw"
+}
+
 machine() {
   echo "date:        $(date -Iseconds)"
   echo "machine:     $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "kernel:      $(uname -srm)"
   echo "load avg:    $(cut -d' ' -f1-3 /proc/loadavg) (at start)"
   if [[ -n $mc_workloads ]]; then echo "memcached:   $(memcached -V 2>&1 | head -1)"; fi
-  if [[ -n $redis_workloads ]]; then
+  if [[ -n $shards_needed ]]; then
     echo "redis:       $(redis-server --version 2>&1 | head -1 | cut -d' ' -f1-3), $(redis-benchmark --version 2>&1 | head -1)"
   fi
-  echo "twemproxy:   $(nutcracker --version 2>&1 | head -1)"
+  if [[ -n $mc_workloads || -n $redis_workloads ]]; then echo "twemproxy:   $(nutcracker --version 2>&1 | head -1)"; fi
+  if [[ -n $tls_workloads ]]; then
+    echo "openssl:     $(openssl version 2>&1 | head -1)"
+  fi
   if want_target cachegate; then
     echo "cachegate:   $cachegate_bin $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '(no commit)')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' +local changes')"
   else
@@ -589,6 +831,13 @@ machine() {
     echo "redis runs:  ~${redis_duration}s each, redis-benchmark -c $redis_clients (direct: $((redis_clients / 2))" \
       "+ $((redis_clients - redis_clients / 2)) on the two shards in parallel), -r $keys -d $value_size," \
       "-P 1 and -P $redis_pipeline"
+  fi
+  if [[ -n $tls_workloads ]]; then
+    echo "tls runs:    GET as the redis runs, with redis-benchmark --tls; handshakes: openssl s_time -new," \
+      "${handshake_duration}s (+ up to 1s) each; server certificate EC P-256 signed by a test CA"
+    if ((${#tls_versions[@]})); then
+      echo "negotiated:  ${tls_versions[0]} (TLS 1.3 clients), ${tls_versions[1]} (TLS 1.2 clients)"
+    fi
   fi
   if [[ $pin == split ]]; then
     echo "pinning:     load generator on CPU 1; both servers and the proxy on CPU 0"
@@ -617,7 +866,13 @@ if ((busy > 10)); then
 fi
 start_time=$(date +%s)
 for workload in "${workload_list[@]}"; do
-  if [[ $workload == redis-* ]]; then
+  if [[ $workload == tls-handshakes ]]; then
+    runner=run_handshake_one
+    target_list=("${hs_target_list[@]}")
+  elif [[ $workload == tls-* ]]; then
+    runner=run_redis_one
+    target_list=("${tls_target_list[@]}")
+  elif [[ $workload == redis-* ]]; then
     runner=run_redis_one
     target_list=("${redis_target_list[@]}")
   else
@@ -636,7 +891,8 @@ elapsed=$(($(date +%s) - start_time))
 
 # ---- table -------------------------------------------------------------------------------------
 table() {
-  awk -v workloads="$workloads" -v mc_targets="$mc_targets" -v redis_targets="$redis_targets" '
+  awk -v workloads="$workloads" -v mc_targets="$mc_targets" -v redis_targets="$redis_targets" \
+    -v tls_targets="$tls_targets" -v hs_targets="$hs_targets" '
     function field(line, name,   m) {
       if (!match(line, "\"" name "\":(\"[^\"]*\"|[^,}]*)")) return ""
       m = substr(line, RSTART + length(name) + 3, RLENGTH - length(name) - 3)
@@ -672,29 +928,52 @@ table() {
       if (o > worst) worst = o
       errors[w, t] += field($0, "errors"); misses[w, t] += field($0, "misses")
     }
+    # mc, redis: against twemproxy; tls: each TLS row against the plain row of the same target;
+    # hs (handshakes): cachegate against openssl s_server with the same TLS version.
+    function kind(w) { return w == "tls-handshakes" ? "hs" : w ~ /^tls-/ ? "tls" : w ~ /^redis-/ ? "redis" : "mc" }
+    function header(k) {
+      if (k == "hs") {
+        fmt = "%-17s %-13s %8s %6s %7s %7s %9s %8s %8s %7s %7s %6s %6s %6s\n"
+        printf fmt, "workload", "target", "hs/s", "spread", "p50 us", "p99 us", "CPU us/hs", "be us/hs", \
+          "lg us/hs", "hs/ss", "CPU/ss", "other", "errors", "misses"
+      } else if (k == "tls") {
+        fmt = "%-17s %-13s %8s %6s %7s %7s %9s %8s %8s %7s %7s %6s %6s %6s\n"
+        printf fmt, "workload", "target", "req/s", "spread", "p50 us", "p99 us", "CPU us/r", "be us/r", \
+          "lg us/r", "rps/pl", "CPU/pl", "other", "errors", "misses"
+      } else {
+        fmt = "%-14s %-10s %8s %6s %7s %7s %8s %7s %7s %6s %6s %6s %6s %6s\n"
+        printf fmt, "workload", "target", "req/s", "spread", "p50 us", "p99 us", "CPU us/r", "be us/r", \
+          "lg us/r", "rps/tw", "CPU/tw", "other", "errors", "misses"
+      }
+    }
     END {
       nw = split(workloads, W, ",")
-      fmt = "%-14s %-10s %8s %6s %7s %7s %8s %7s %7s %6s %6s %6s %6s %6s\n"
-      printf fmt, "workload", "target", "req/s", "spread", "p50 us", "p99 us", "CPU us/r", "be us/r", \
-        "lg us/r", "rps/tw", "CPU/tw", "other", "errors", "misses"
+      last = ""
       for (a = 1; a <= nw; a++) {
-        w = W[a]
-        redis = w ~ /^redis-/
-        # A blank line between the memcached and the redis rows.
-        if (a > 1 && redis && W[a - 1] !~ /^redis-/) print ""
-        nt = split(redis ? redis_targets : mc_targets, T, ",")
-        tw_rps = median(w SUBSEP "twemproxy" SUBSEP "rps"); tw_cpu = median(w SUBSEP "twemproxy" SUBSEP "cpu")
+        w = W[a]; k = kind(w)
+        nt = split(k == "hs" ? hs_targets : k == "tls" ? tls_targets : k == "redis" ? redis_targets : mc_targets, T, ",")
+        if (nt == 0) continue
+        # A blank line between families; the TLS families have their own columns.
+        if (last == "") header(k)
+        else if (k != last) { print ""; if (k == "tls" || k == "hs" || last == "tls" || last == "hs") header(k) }
+        last = k
         for (b = 1; b <= nt; b++) {
-          t = T[b]; k = w SUBSEP t SUBSEP
-          if (cnt[k "rps"] == 0) { printf fmt, w, t, "failed", "", "", "", "", "", "", "", "", "", "", ""; continue }
-          rps = median(k "rps"); cpu = median(k "cpu")
-          r_rps = tw_rps > 0 ? sprintf("%.2f", rps / tw_rps) : "-"
-          # For direct, "CPU" is the servers themselves, which have no proxy counterpart to compare.
-          r_cpu = (t != "direct" && tw_cpu > 0) ? sprintf("%.2f", cpu / tw_cpu) : "-"
-          printf fmt, w, t, sprintf("%.0f", rps), spread(k "rps"), sprintf("%.0f", median(k "p50")), \
-            sprintf("%.0f", median(k "p99")), sprintf("%.1f", cpu), sprintf("%.1f", median(k "be")), \
-            sprintf("%.1f", median(k "lg")), r_rps, r_cpu, sprintf("%.0f%%", other[w, t]), \
-            errors[w, t] + 0, misses[w, t] + 0
+          t = T[b]; key = w SUBSEP t SUBSEP
+          ref = k == "tls" || k == "hs" ? t : "twemproxy"
+          if (k == "tls") sub(/-tls$/, "", ref)
+          if (k == "hs") sub(/^cachegate-/, "s_server-", ref)
+          ref_rps = median(w SUBSEP ref SUBSEP "rps"); ref_cpu = median(w SUBSEP ref SUBSEP "cpu")
+          if (cnt[key "rps"] == 0) { printf fmt, w, t, "failed", "", "", "", "", "", "", "", "", "", "", ""; continue }
+          rps = median(key "rps"); cpu = median(key "cpu")
+          r_rps = ref_rps > 0 ? sprintf("%.2f", rps / ref_rps) : "-"
+          # Against twemproxy, direct "CPU" is the servers themselves, with no proxy counterpart;
+          # direct-tls against direct compares the servers with themselves, which is meaningful.
+          r_cpu = ((k == "tls" || k == "hs" || t != "direct") && ref_cpu > 0) ? sprintf("%.2f", cpu / ref_cpu) : "-"
+          p50 = k == "hs" ? "-" : sprintf("%.0f", median(key "p50"))
+          p99 = k == "hs" ? "-" : sprintf("%.0f", median(key "p99"))
+          printf fmt, w, t, sprintf("%.0f", rps), spread(key "rps"), p50, p99, sprintf("%.1f", cpu), \
+            sprintf("%.1f", median(key "be")), sprintf("%.1f", median(key "lg")), r_rps, r_cpu, \
+            sprintf("%.0f%%", other[w, t]), errors[w, t] + 0, misses[w, t] + 0
         }
       }
       if (worst > 10)
@@ -713,6 +992,13 @@ table() {
   echo "CPU us/r: the proxy's utime+stime per request (direct: both servers together); be us/r: both"
   echo "backend servers (memcached or redis-server) per request; lg us/r: the load generator"
   echo "(cachegate_loadgen or redis-benchmark). rps/tw, CPU/tw: vs twemproxy in the same workload."
+  if [[ -n $tls_workloads ]]; then
+    echo "tls-redis-*: cachegate and cachegate-tls are one process's plain and TLS listeners; rps/pl,"
+    echo "CPU/pl: each row against the plain row of the same target (direct-tls: redis-server --tls-port)."
+    echo "tls-handshakes: full handshakes (openssl s_time -new, one client) per second; CPU us/hs: the"
+    echo "server's CPU per handshake, TCP accept and close included; hs/ss, CPU/ss: vs openssl s_server"
+    echo "with the same TLS version (1.3 or 1.2)."
+  fi
   echo "other: the most CPU (% of one core) used by anything else on the machine during a measured run."
   for n in "${notes[@]}"; do echo "note: $n"; done
   echo
