@@ -295,7 +295,9 @@ ParseStatus ReplyFramer::frame(const char* data, size_t size, ReplyFrame& out) {
       case '|': {
         if (!string_to_ll(text, text_length, n)) return ParseStatus::kInvalid;
         if (n == -1 && type == '*') break;  // RESP2 null array
-        if (n < 0) return ParseStatus::kInvalid;
+        // Every element takes at least 3 bytes, so a count past the reply bound cannot be met
+        // (and doubling it for maps cannot overflow).
+        if (n < 0 || static_cast<uint64_t>(n) > reply_size_max_) return ParseStatus::kInvalid;
         if (type == '%' || type == '|') n *= 2;
         if (n == 0) {
           if (type == '|') return ParseStatus::kInvalid;  // an empty attribute has no use
