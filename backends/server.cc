@@ -244,6 +244,9 @@ ssize_t ServerConnection::receive(char* data, size_t size) {
     case TlsStream::Io::kError:
       break;
   }
+  // With TLS 1.3 a server's refusal (a required client certificate missing) arrives as an alert
+  // after the handshake looked complete: say why.
+  log_warning("server ", server_.name(), ": TLS connection failed: ", tls_->last_error());
   errno = ECONNRESET;
   return -1;
 }

@@ -159,12 +159,15 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
   }
 }
 
-// The logged-in user's operation classes and key patterns. Whole-pool commands, and scripts
-// (which can reach any key of their server from inside), are admin operations.
+// The logged-in user's operation classes and key patterns. Server administration (Redis's admin
+// flag), whole-pool commands, and scripts (which can reach any key of their server from inside)
+// are admin operations; commands on keys are reads or writes by Redis's write flag, including
+// the @dangerous ones whose danger is the keys they touch (SORT, RESTORE), which the key
+// patterns cover.
 bool RedisSession::permitted(const redis::CommandInfo& command, const RedisPolicy& policy) {
   config::OpClass op =
       command.has(redis::CommandFlag::kWrite) ? config::OpClass::kWrite : config::OpClass::kRead;
-  if (policy.admin || policy.route == RedisRoute::kAllServers ||
+  if (command.has(redis::CommandFlag::kAdmin) || policy.route == RedisRoute::kAllServers ||
       policy.route == RedisRoute::kOneServer || policy.route == RedisRoute::kScan ||
       command.in_category(redis::AclCategory::kScripting))
     op = config::OpClass::kAdmin;
