@@ -231,42 +231,18 @@ void ServerConnection::finish_connect() {
 
 ssize_t ServerConnection::receive(char* data, size_t size) {
   if (!tls_) return ::recv(fd_, data, size, MSG_DONTWAIT);
-  size_t done = 0;
-  switch (tls_->read(data, size, done)) {
-    case TlsStream::Io::kOk:
-      return static_cast<ssize_t>(done);
-    case TlsStream::Io::kWantRead:
-    case TlsStream::Io::kWantWrite:
-      errno = EAGAIN;
-      return -1;
-    case TlsStream::Io::kEof:
-      return 0;
-    case TlsStream::Io::kError:
-      break;
+  const ssize_t n = tls_->receive(data, size);
+  if (n < 0 && errno == ECONNRESET) {
+    // With TLS 1.3 a server's refusal (a required client certificate missing) arrives as an
+    // alert after the handshake looked complete: say why.
+    log_warning("server ", server_.name(), ": TLS connection failed: ", tls_->last_error());
+    errno = ECONNRESET;
   }
-  // With TLS 1.3 a server's refusal (a required client certificate missing) arrives as an alert
-  // after the handshake looked complete: say why.
-  log_warning("server ", server_.name(), ": TLS connection failed: ", tls_->last_error());
-  errno = ECONNRESET;
-  return -1;
+  return n;
 }
 
 ssize_t ServerConnection::transmit(const char* data, size_t size) {
-  if (!tls_) return ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
-  size_t done = 0;
-  switch (tls_->write(data, size, done)) {
-    case TlsStream::Io::kOk:
-      return static_cast<ssize_t>(done);
-    case TlsStream::Io::kWantRead:
-    case TlsStream::Io::kWantWrite:
-      errno = EAGAIN;
-      return -1;
-    case TlsStream::Io::kEof:
-    case TlsStream::Io::kError:
-      break;
-  }
-  errno = ECONNRESET;
-  return -1;
+  return tls_ ? tls_->transmit(data, size) : ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 void ServerConnection::flush_now() {

@@ -67,6 +67,40 @@ TlsStream::Io TlsStream::write(const char* data, size_t size, size_t& done) {
   return ret == 1 ? Io::kOk : result(ret);
 }
 
+namespace {
+
+ssize_t as_socket_result(TlsStream::Io io, size_t done, bool eof_is_error) {
+  switch (io) {
+    case TlsStream::Io::kOk:
+      return static_cast<ssize_t>(done);
+    case TlsStream::Io::kWantRead:
+    case TlsStream::Io::kWantWrite:
+      errno = EAGAIN;
+      return -1;
+    case TlsStream::Io::kEof:
+      if (!eof_is_error) return 0;
+      break;
+    case TlsStream::Io::kError:
+      break;
+  }
+  errno = ECONNRESET;
+  return -1;
+}
+
+}  // namespace
+
+ssize_t TlsStream::receive(char* data, size_t size) {
+  size_t done = 0;
+  const Io io = read(data, size, done);
+  return as_socket_result(io, done, false);
+}
+
+ssize_t TlsStream::transmit(const char* data, size_t size) {
+  size_t done = 0;
+  const Io io = write(data, size, done);
+  return as_socket_result(io, done, true);
+}
+
 void TlsStream::shutdown() {
   ERR_clear_error();
   SSL_shutdown(ssl_);

@@ -36,6 +36,10 @@ class TlsStream {
   Io handshake();
   Io read(char* data, size_t size, size_t& done);
   Io write(const char* data, size_t size, size_t& done);
+  // read()/write() as recv/send report: > 0 bytes moved, 0 at the end of the stream, -1 with
+  // errno EAGAIN (wait for the socket either way) or ECONNRESET (the connection is unusable).
+  ssize_t receive(char* data, size_t size);
+  ssize_t transmit(const char* data, size_t size);
   // Sends close_notify once, without waiting for the peer's.
   void shutdown();
 

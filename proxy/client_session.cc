@@ -146,40 +146,11 @@ bool ClientSession::advance_transport() {
 }
 
 ssize_t ClientSession::receive(char* data, size_t size) {
-  if (!tls_) return ::recv(fd_, data, size, MSG_DONTWAIT);
-  size_t done = 0;
-  switch (tls_->read(data, size, done)) {
-    case TlsStream::Io::kOk:
-      return static_cast<ssize_t>(done);
-    case TlsStream::Io::kWantRead:
-    case TlsStream::Io::kWantWrite:
-      errno = EAGAIN;
-      return -1;
-    case TlsStream::Io::kEof:
-      return 0;
-    case TlsStream::Io::kError:
-      break;
-  }
-  errno = ECONNRESET;
-  return -1;
+  return tls_ ? tls_->receive(data, size) : ::recv(fd_, data, size, MSG_DONTWAIT);
 }
 
 ssize_t ClientSession::transmit(const char* data, size_t size) {
-  if (!tls_) return ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
-  size_t done = 0;
-  switch (tls_->write(data, size, done)) {
-    case TlsStream::Io::kOk:
-      return static_cast<ssize_t>(done);
-    case TlsStream::Io::kWantRead:
-    case TlsStream::Io::kWantWrite:
-      errno = EAGAIN;
-      return -1;
-    case TlsStream::Io::kEof:
-    case TlsStream::Io::kError:
-      break;
-  }
-  errno = ECONNRESET;
-  return -1;
+  return tls_ ? tls_->transmit(data, size) : ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 void ClientSession::on_poll(uint32_t events) {

@@ -12,6 +12,7 @@
 #include "tests/support/temp_dir.h"
 
 #include "config/load.h"
+#include "tests/unit/config/expected_errors.h"
 
 namespace cachegate::config {
 namespace {
@@ -27,25 +28,6 @@ std::string yaml(std::string_view text) {
 
 LoadResult load(std::string_view text) {
   return load_config_string(yaml(text), "test.yaml");
-}
-
-struct Expected {
-  std::string path;
-  int line;
-  int column;
-  std::string message;  // a substring of the message
-};
-
-void require_errors(const LoadResult& r, const std::vector<Expected>& expected) {
-  INFO(format_errors(r));
-  REQUIRE(r.errors.size() == expected.size());
-  for (size_t i = 0; i < expected.size(); ++i) {
-    INFO("error " << i);
-    CHECK(r.errors[i].path == expected[i].path);
-    CHECK(r.errors[i].where.line == expected[i].line);
-    CHECK(r.errors[i].where.column == expected[i].column);
-    CHECK_THAT(r.errors[i].message, Contains(expected[i].message));
-  }
 }
 
 void require_error(std::string_view text, const Expected& expected) {
@@ -923,7 +905,8 @@ listeners:
 pools:
   cache:
     redis: true
-)") + "    " + std::string(line) + "\n    servers:\n      - 127.0.0.1:6379:1\n";
+)") + "    " +
+         std::string(line) + "\n    servers:\n      - 127.0.0.1:6379:1\n";
 }
 
 TEST_CASE("twemproxy's redis_auth and redis_db, and redis_auth_file", "[config]") {
@@ -949,14 +932,16 @@ TEST_CASE("twemproxy's redis_auth and redis_db, and redis_auth_file", "[config]"
 
   testing::TempDir dir;
   const std::string file = dir.write_file("redis.pass", "from-a-file\n");
-  CHECK(require_ok(with_redis_pool_line("redis_auth_file: " + file)).config.pools[0].server_password ==
-        "from-a-file");
+  CHECK(require_ok(with_redis_pool_line("redis_auth_file: " + file))
+            .config.pools[0]
+            .server_password == "from-a-file");
   require_error(with_redis_pool_line("redis_auth_file: " + dir.path() + "/missing"),
                 {"pools.cache.redis_auth_file", 8, 22, "cannot read"});
   const std::string empty = dir.write_file("empty.pass", "\n");
   require_error(with_redis_pool_line("redis_auth_file: " + empty),
                 {"pools.cache.redis_auth_file", 8, 22, "is empty"});
-  require_error(yaml(R"(
+  require_error(
+      yaml(R"(
 listeners:
   - name: r
     listen: 127.0.0.1:22122
@@ -965,12 +950,12 @@ pools:
   cache:
     redis: true
     redis_auth: x
-    redis_auth_file: )" + file + R"(
+    redis_auth_file: )" +
+           file + R"(
     servers:
       - 127.0.0.1:6379:1
 )"),
-                {"pools.cache.redis_auth_file", 9, 22,
-                 "give redis_auth or redis_auth_file, not both"});
+      {"pools.cache.redis_auth_file", 9, 22, "give redis_auth or redis_auth_file, not both"});
 }
 
 TEST_CASE("client_connections is accepted and ignored", "[config]") {

@@ -16,6 +16,7 @@
 #include "config/password.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/config/expected_errors.h"
 
 namespace cachegate::config {
 namespace {
@@ -90,25 +91,6 @@ std::string yaml(std::string_view text) {
 
 LoadResult load(std::string_view text) {
   return load_config_string(text, "test.yaml");
-}
-
-struct Expected {
-  std::string path;
-  int line;
-  int column;
-  std::string message;  // a substring of the message
-};
-
-void require_errors(const LoadResult& r, const std::vector<Expected>& expected) {
-  INFO(format_errors(r));
-  REQUIRE(r.errors.size() == expected.size());
-  for (size_t i = 0; i < expected.size(); ++i) {
-    INFO("error " << i);
-    CHECK(r.errors[i].path == expected[i].path);
-    CHECK(r.errors[i].where.line == expected[i].line);
-    CHECK(r.errors[i].where.column == expected[i].column);
-    CHECK_THAT(r.errors[i].message, Contains(expected[i].message));
-  }
 }
 
 void require_error(std::string_view text, const Expected& expected) {
