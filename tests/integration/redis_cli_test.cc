@@ -3,8 +3,8 @@
 // --pipe mass insertion, -x, --bigkeys. Wherever the answer does not depend on how keys are
 // spread, the expected output is what redis-cli prints against a redis-server directly.
 
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <set>
 #include <sstream>
 #include <string>
@@ -53,7 +53,10 @@ std::string port_of(uint16_t port) {
 }
 
 TEST_CASE("redis-cli: single commands through cachegate", "[redis][cli]") {
-  RedisCluster cluster;
+  // One shard (every command goes through as to redis-server) and three.
+  testing::RedisClusterOptions options;
+  options.servers = GENERATE(1, 3);
+  RedisCluster cluster(options);
   const uint16_t p = cluster.port();
   CHECK(cli(p, {"PING"}) == "PONG\n");
   CHECK(cli(p, {"SET", "cli:k", "hello world"}) == "OK\n");
@@ -66,8 +69,8 @@ TEST_CASE("redis-cli: single commands through cachegate", "[redis][cli]") {
   CHECK(cli(p, {"--no-raw", "DBSIZE"}) == "(integer) 5\n");
   CHECK(cli(p, {"--no-raw", "DEL", "cli:a", "cli:b", "cli:c", "cli:zz"}) == "(integer) 3\n");
   CHECK(cli(p, {"--no-raw", "INCRBY", "cli:d", "10"}) == "(integer) 14\n");
-  CHECK(cli(p, {"--no-raw", "MULTI"}).find(
-            "(error) ERR command 'multi' is not supported by cachegate") == 0);
+  CHECK(cli(p, {"--no-raw", "MULTI"})
+            .find("(error) ERR command 'multi' is not supported by cachegate") == 0);
   CHECK(cli(p, {"--no-raw", "SELECT", "2"}).find("(error) ERR DB index is out of range") == 0);
   CHECK(cli(p, {"-n", "0", "GET", "cli:d"}) == "14\n");
   CHECK(cli(p, {"INFO", "keyspace"}).find("db0:keys=2,") != std::string::npos);
@@ -81,7 +84,10 @@ TEST_CASE("redis-cli: single commands through cachegate", "[redis][cli]") {
 
 TEST_CASE("redis-cli: a script on stdin prints what it prints against redis-server",
           "[redis][cli]") {
-  RedisCluster cluster;
+  // One shard (every command goes through as to redis-server) and three.
+  testing::RedisClusterOptions options;
+  options.servers = GENERATE(1, 3);
+  RedisCluster cluster(options);
   RedisServer direct;
   const std::string script =
       "SET s:1 one\n"
@@ -115,10 +121,10 @@ TEST_CASE("redis-cli: a script on stdin prints what it prints against redis-serv
   const std::string file = dir.write_file("script.txt", script);
   for (const char* mode : {"--no-raw", "--raw"}) {
     INFO(mode);
-    const std::string via = shell("redis-cli -p " + port_of(cluster.port()) + " " + mode + " < " +
-                                  file);
-    const std::string want = shell("redis-cli -p " + port_of(direct.port()) + " " + mode + " < " +
-                                   file);
+    const std::string via =
+        shell("redis-cli -p " + port_of(cluster.port()) + " " + mode + " < " + file);
+    const std::string want =
+        shell("redis-cli -p " + port_of(direct.port()) + " " + mode + " < " + file);
     CHECK(via == want);
     CHECK(via.find("PONG") != std::string::npos);
   }
