@@ -6,6 +6,7 @@
 
 #include "cachegate/version.h"
 #include "proxy/counters.h"
+#include "proxy/stats.h"
 #include "proxy/worker.h"
 #include "routing/resp_fanout.h"
 
@@ -611,6 +612,24 @@ std::string RedisSession::info_section() const {
   text += "pool_servers:" + std::to_string(pool_.size()) + "\r\n";
   text += "pool_servers_ejected:" + std::to_string(ejected) + "\r\n";
   text += "redis_commands_table:" + std::string(redis::table_redis_version()) + "\r\n";
+  // The same figures as memcached's `stats` shows, summed over the workers.
+  const Registry& registry = worker_.registry();
+  const std::pair<const char*, Counter WorkerCounters::*> figures[] = {
+      {"redis_crossslot", &WorkerCounters::redis_crossslot},
+      {"redis_unsupported", &WorkerCounters::redis_unsupported},
+      {"tls_handshakes", &WorkerCounters::tls_handshakes},
+      {"tls_handshake_failures", &WorkerCounters::tls_handshake_failures},
+      {"tls_handshake_timeouts", &WorkerCounters::tls_handshake_timeouts},
+      {"auth_successes", &WorkerCounters::auth_successes},
+      {"auth_failures", &WorkerCounters::auth_failures},
+      {"auth_slowed", &WorkerCounters::auth_slowed},
+      {"auth_blocked", &WorkerCounters::auth_blocked},
+      {"auth_timeouts", &WorkerCounters::auth_timeouts},
+      {"auth_denied", &WorkerCounters::auth_denied},
+      {"permission_denied", &WorkerCounters::permission_denied},
+  };
+  for (const auto& [name, field] : figures)
+    text += std::string(name) + ":" + std::to_string(total(registry, field)) + "\r\n";
   text += "\r\n";
   return text;
 }

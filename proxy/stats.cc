@@ -35,15 +35,18 @@ std::string timeval_text(const timeval& tv) {
   return buf;
 }
 
-template <class Field>
-uint64_t sum(const Registry& registry, Field field) {
-  uint64_t total = 0;
-  for (Worker* w : registry.workers())
-    total += (w->counters().*field).get();
-  return total;
+uint64_t sum(const Registry& registry, Counter WorkerCounters::*field) {
+  return total(registry, field);
 }
 
 }  // namespace
+
+uint64_t total(const Registry& registry, Counter WorkerCounters::*field) {
+  uint64_t sum = 0;
+  for (Worker* w : registry.workers())
+    sum += (w->counters().*field).get();
+  return sum;
+}
 
 std::string_view version_reply() {
   static const std::string reply = std::string("VERSION 1.6.0-cachegate-") + kVersion + "\r\n";

@@ -25,6 +25,12 @@ class Registry {
   std::chrono::steady_clock::time_point started_;
 };
 
+struct WorkerCounters;
+class Counter;
+
+// A counter summed over every worker (relaxed reads: a figure for people, not a fence).
+uint64_t total(const Registry& registry, Counter WorkerCounters::*field);
+
 // "VERSION …\r\n". The leading number is the memcached protocol level cachegate speaks (text and
 // meta as in 1.6): client libraries parse it to decide what they may send.
 std::string_view version_reply();

@@ -591,3 +591,31 @@ TEST_CASE("Passwords and password hashes never appear in cachegate's log", "[aut
 
 }  // namespace
 }  // namespace cachegate
+
+namespace cachegate {
+namespace {
+
+TEST_CASE("Redis INFO shows the login figures in its Cachegate section", "[auth]") {
+  Proxy proxy(redis_listener("r", "port1"), users_yaml() + kNoThrottling, 1);
+  RespClient c(proxy.port(1));
+  CHECK(c.call({"AUTH", "bob", kWrongPassword}) == kWrongPass);
+  CHECK(c.call({"AUTH", "bob", kWrongPassword}) == kWrongPass);
+  CHECK(c.call({"GET", "auth:k"}) == kNoAuth);
+  CHECK(c.call({"AUTH", "bob", kBobPassword}) == "+OK\r\n");
+  const std::string info = c.call({"INFO"});
+  INFO(printable(info));
+  const size_t section = info.find("# Cachegate\r\n");
+  REQUIRE(section != std::string::npos);
+  const std::string ours = info.substr(section, info.find("\r\n\r\n", section) - section);
+  CHECK(ours.find("\r\nauth_failures:2\r\n") != std::string::npos);
+  CHECK(ours.find("\r\nauth_successes:1\r\n") != std::string::npos);
+  CHECK(ours.find("\r\nauth_denied:1\r\n") != std::string::npos);
+  CHECK(ours.find("\r\ntls_handshakes:0\r\n") != std::string::npos);
+  // memcached's stats show the same figures.
+  const auto stats = proxy.stats();
+  CHECK(stats.at("cachegate_auth_failures") == 2);
+  CHECK(stats.at("cachegate_auth_successes") == 1);
+}
+
+}  // namespace
+}  // namespace cachegate
