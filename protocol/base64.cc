@@ -1,37 +1,44 @@
 #include "protocol/base64.h"
 
-#include <openssl/evp.h>
+#include <cstdint>
 
 namespace cachegate::protocol {
 
 namespace {
-bool in_alphabet(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-         c == '/';
+
+// The value of a base64 alphabet character, or -1.
+int value_of(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
 }
+
 }  // namespace
 
+// Strict RFC 4648 (memcached is strict, and the bytes hashed here must be the key the server
+// stores): groups of four, padding only at the very end, at most two '='.
 std::optional<size_t> base64_decode(std::string_view in, char* out, size_t capacity) {
-  // OpenSSL's decoder is lenient about where '=' appears; memcached is not, and the bytes hashed
-  // here must be the key the server stores. So the shape is checked first (RFC 4648: groups of
-  // four, padding only at the very end, at most two '=').
   if (in.empty() || in.size() % 4 != 0) return std::nullopt;
   size_t padding = 0;
   while (padding < 2 && in[in.size() - 1 - padding] == '=')
     ++padding;
-  for (size_t i = 0; i < in.size() - padding; ++i)
-    if (!in_alphabet(in[i])) return std::nullopt;
   const size_t length = in.size() / 4 * 3 - padding;
   if (length > capacity) return std::nullopt;
-  // One group at a time: EVP_DecodeBlock writes three bytes per group, padding included.
   size_t written = 0;
-  for (size_t group = 0; group < in.size(); group += 4) {
-    unsigned char bytes[3];
-    if (EVP_DecodeBlock(bytes, reinterpret_cast<const unsigned char*>(in.data() + group), 4) != 3)
-      return std::nullopt;
-    const size_t take = group + 4 == in.size() ? 3 - padding : 3;
-    for (size_t i = 0; i < take; ++i)
-      out[written++] = static_cast<char>(bytes[i]);
+  uint32_t bits = 0;
+  int held = 0;
+  for (size_t i = 0; i < in.size() - padding; ++i) {
+    const int v = value_of(in[i]);
+    if (v < 0) return std::nullopt;
+    bits = (bits << 6) | static_cast<uint32_t>(v);
+    held += 6;
+    if (held >= 8) {
+      held -= 8;
+      out[written++] = static_cast<char>((bits >> held) & 0xff);
+    }
   }
   return written;
 }
