@@ -208,7 +208,7 @@ bool MemcacheSession::permitted(const Request& request, const char* frame) {
 
 void MemcacheSession::dispatch(const Request& request, const char* frame) {
   if (!authenticated()) return dispatch_login(request, frame);
-  if (!permitted(request, frame)) {
+  if (user_ != nullptr && !permitted(request, frame)) {
     // Nothing reaches a server. Like any error, it is not sent for a noreply request.
     counters_.permission_denied.add();
     if (!request.noreply) reply_local("CLIENT_ERROR permission denied\r\n");

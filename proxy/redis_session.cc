@@ -134,6 +134,13 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
       blocks = blocks || iequals(args_[i], "block");
     if (!blocks) policy = routing::routed(RedisRoute::kKeyed);
   }
+  // Keys are found once, for the permission check and the routing. None when the command names
+  // none (EVAL with numkeys 0) or names them wrongly (a bad numkeys): one server then decides,
+  // and answers the error itself when there is one.
+  key_index_.clear();
+  if ((policy.route == RedisRoute::kKeyed || policy.route == RedisRoute::kSplit) &&
+      !redis::key_positions(command, args_, argc_, key_index_))
+    key_index_.clear();
   if (user_ != nullptr && policy.route != RedisRoute::kLocal &&
       policy.route != RedisRoute::kUnsupported && !permitted(command, policy))
     return;
@@ -179,15 +186,12 @@ bool RedisSession::permitted(const redis::CommandInfo& command, const RedisPolic
     return false;
   }
   if (op == config::OpClass::kAdmin) return true;
-  if (redis::key_positions(command, args_, argc_, key_index_)) {
-    for (uint32_t k : key_index_) {
-      if (!key_allowed(args_[k])) {
-        counters_.permission_denied.add();
-        reply_error(
-            "NOPERM this user has no permissions to access one of the keys used as "
-            "arguments");
-        return false;
-      }
+  for (uint32_t k : key_index_) {
+    if (!key_allowed(args_[k])) {
+      counters_.permission_denied.add();
+      reply_error(
+          "NOPERM this user has no permissions to access one of the keys used as arguments");
+      return false;
     }
   }
   return true;
@@ -206,9 +210,7 @@ uint32_t RedisSession::first_live_server() const {
 }
 
 void RedisSession::route_keyed(const redis::CommandInfo& command) {
-  if (!redis::key_positions(command, args_, argc_, key_index_) || key_index_.empty()) {
-    // No key (EVAL with numkeys 0) or keys the server will refuse to find (a bad numkeys): one
-    // server decides, and answers the error itself when there is one.
+  if (key_index_.empty()) {
     const uint32_t server = pool_.server_for("");
     if (server == routing::Distribution::kNoServer) return reply_error(failure_reply_text());
     return forward_to(server);
@@ -239,8 +241,7 @@ void RedisSession::route_keyed(const redis::CommandInfo& command) {
 }
 
 void RedisSession::route_split(const redis::CommandInfo& command, const RedisPolicy& policy) {
-  if (!redis::key_positions(command, args_, argc_, key_index_) || key_index_.empty())
-    return route_keyed(command);
+  if (key_index_.empty()) return route_keyed(command);
   server_of_key_.resize(key_index_.size());
   bool one_server = true;
   for (size_t i = 0; i < key_index_.size(); ++i) {
