@@ -3,11 +3,11 @@
 // server is sent, how the parts' outcomes become the client's single outcome, and that every
 // reference taken is given back.
 //
-// The servers are scripted in memory: each records the bytes it is sent and answers when the test
-// says so, either inside send() (as a server that is backing off fails fast) or later.
+// The servers are scripted in memory (scripted_servers.h).
 
 #include "routing/fanout.h"
 #include "routing/pool.h"
+#include "tests/unit/routing/scripted_servers.h"
 
 #include <algorithm>
 #include <chrono>
@@ -31,6 +31,9 @@ namespace {
 using namespace std::chrono_literals;
 using protocol::ReplyShape;
 using protocol::memcache::Span;
+using scripted::Answer;
+using scripted::Client;
+using scripted::ScriptedServer;
 
 config::PoolConfig pool_config(size_t servers, bool auto_eject,
                                std::chrono::milliseconds retry = 10s,
@@ -55,91 +58,6 @@ config::PoolConfig pool_config(size_t servers, bool auto_eject,
   }
   return c;
 }
-
-// --- scripted servers --------------------------------------------------------------------------
-
-struct Answer {
-  bool failed = false;
-  Failure failure = Failure::kClosed;
-  std::string reply;
-  bool error = false;
-
-  static Answer reply_of(std::string reply, bool error = false) {
-    return {false, Failure::kClosed, std::move(reply), error};
-  }
-  static Answer failure_of(Failure failure) { return {true, failure, {}, false}; }
-};
-
-class ScriptedServer final : public Destination {
- public:
-  struct Sent {
-    std::string bytes;
-    ReplyShape shape;
-    uint32_t cookie;
-    uint32_t affinity;
-    ReplyHandler* handler;
-  };
-  // Decides inside send() how a request is answered; std::nullopt leaves it waiting for answer().
-  using Script = std::function<std::optional<Answer>(std::string_view request)>;
-
-  explicit ScriptedServer(std::string name) : name_(std::move(name)) {}
-
-  void send(const std::string_view* pieces, size_t count, ReplyShape shape, ReplyHandler& handler,
-            uint32_t cookie, uint32_t affinity) override {
-    std::string bytes;
-    for (size_t i = 0; i < count; ++i)
-      bytes.append(pieces[i]);
-    sent_.push_back({bytes, shape, cookie, affinity, &handler});
-    // As a real server does, hold the handler for as long as the request is in flight.
-    Ref<ReplyHandler> held(&handler);
-    if (script) {
-      if (std::optional<Answer> answer = script(bytes)) {
-        deliver(handler, cookie, *answer);
-        return;
-      }
-    }
-    waiting_.push_back({std::move(held), cookie, std::move(bytes)});
-  }
-  std::string_view name() const override { return name_; }
-
-  // Answers the oldest waiting request.
-  void answer(const Answer& answer) {
-    REQUIRE(!waiting_.empty());
-    Waiting w = std::move(waiting_.front());
-    waiting_.pop_front();
-    deliver(*w.handler, w.cookie, answer);
-  }
-  // Answers the oldest waiting request with what `respond` makes of its bytes.
-  void answer_with(const std::function<Answer(std::string_view)>& respond) {
-    REQUIRE(!waiting_.empty());
-    answer(respond(waiting_.front().bytes));
-  }
-
-  size_t waiting() const { return waiting_.size(); }
-  const std::vector<Sent>& sent() const { return sent_; }
-  void forget_sent() { sent_.clear(); }
-
-  Script script;
-
- private:
-  struct Waiting {
-    Ref<ReplyHandler> handler;
-    uint32_t cookie;
-    std::string bytes;
-  };
-
-  static void deliver(ReplyHandler& handler, uint32_t cookie, const Answer& answer) {
-    if (answer.failed) {
-      handler.on_failure(cookie, answer.failure);
-    } else {
-      handler.on_reply(cookie, answer.reply, answer.error);
-    }
-  }
-
-  std::string name_;
-  std::vector<Sent> sent_;
-  std::deque<Waiting> waiting_;
-};
 
 // --- what memcached would answer ---------------------------------------------------------------
 
@@ -259,30 +177,6 @@ ClientRequest client_request(std::string command, std::vector<std::string> keys,
   r.key_strings = std::move(keys);
   return r;
 }
-
-// The client session: records outcomes. Held by a Ref in each test so its count can be watched.
-class Client final : public ReplyHandler {
- public:
-  struct Outcome {
-    uint32_t cookie;
-    bool failed;
-    Failure failure;
-    std::string reply;
-    bool error;
-  };
-  void on_reply(uint32_t cookie, std::string_view reply, bool error) override {
-    outcomes.push_back({cookie, false, Failure::kClosed, std::string(reply), error});
-    if (then) std::exchange(then, nullptr)();
-  }
-  void on_failure(uint32_t cookie, Failure failure) override {
-    outcomes.push_back({cookie, true, failure, {}, false});
-    if (then) std::exchange(then, nullptr)();
-  }
-  std::vector<Outcome> outcomes;
-  // Run once, after the next outcome is recorded: a session that goes on to its next pipelined
-  // request from inside the callback.
-  std::function<void()> then;
-};
 
 constexpr uint32_t kAffinity = 7;
 

@@ -27,6 +27,7 @@
 #include <catch2/catch.hpp>
 
 #include "protocol/resp.h"
+#include "tests/unit/routing/scripted_servers.h"
 
 namespace cachegate::routing {
 namespace {
@@ -34,6 +35,9 @@ namespace {
 using namespace std::string_literals;
 using protocol::ReplyShape;
 namespace resp = protocol::resp;
+using scripted::Answer;
+using scripted::Client;
+using scripted::ScriptedServer;
 
 config::PoolConfig pool_config(size_t servers) {
   config::PoolConfig c;
@@ -53,91 +57,11 @@ config::PoolConfig pool_config(size_t servers) {
   return c;
 }
 
-// --- scripted servers --------------------------------------------------------------------------
-
-struct Answer {
-  bool failed = false;
-  Failure failure = Failure::kClosed;
-  std::string reply;
-  bool error = false;
-
-  static Answer reply_of(std::string reply) {
-    // As a backend connection flags it: a top-level '-' or '!'.
-    const bool error = !reply.empty() && (reply[0] == '-' || reply[0] == '!');
-    return {false, Failure::kClosed, std::move(reply), error};
-  }
-  static Answer failure_of(Failure failure) { return {true, failure, {}, false}; }
-};
-
-class ScriptedServer final : public Destination {
- public:
-  struct Sent {
-    std::string bytes;
-    ReplyShape shape;
-    uint32_t cookie;
-    uint32_t affinity;
-    ReplyHandler* handler;
-  };
-  // Decides inside send() how a request is answered; std::nullopt leaves it waiting for answer().
-  using Script = std::function<std::optional<Answer>(std::string_view request)>;
-
-  explicit ScriptedServer(std::string name) : name_(std::move(name)) {}
-
-  void send(const std::string_view* pieces, size_t count, ReplyShape shape, ReplyHandler& handler,
-            uint32_t cookie, uint32_t affinity) override {
-    std::string bytes;
-    for (size_t i = 0; i < count; ++i)
-      bytes.append(pieces[i]);
-    sent_.push_back({bytes, shape, cookie, affinity, &handler});
-    // As a real server does, hold the handler for as long as the request is in flight.
-    Ref<ReplyHandler> held(&handler);
-    if (script) {
-      if (std::optional<Answer> answer = script(bytes)) {
-        deliver(handler, cookie, *answer);
-        return;
-      }
-    }
-    waiting_.push_back({std::move(held), cookie, std::move(bytes)});
-  }
-  std::string_view name() const override { return name_; }
-
-  // Answers the oldest waiting request.
-  void answer(const Answer& answer) {
-    REQUIRE(!waiting_.empty());
-    Waiting w = std::move(waiting_.front());
-    waiting_.pop_front();
-    deliver(*w.handler, w.cookie, answer);
-  }
-  void answer_with(const std::function<Answer(std::string_view)>& respond) {
-    REQUIRE(!waiting_.empty());
-    answer(respond(waiting_.front().bytes));
-  }
-
-  size_t waiting() const { return waiting_.size(); }
-  const std::vector<Sent>& sent() const { return sent_; }
-  void forget_sent() { sent_.clear(); }
-
-  Script script;
-
- private:
-  struct Waiting {
-    Ref<ReplyHandler> handler;
-    uint32_t cookie;
-    std::string bytes;
-  };
-
-  static void deliver(ReplyHandler& handler, uint32_t cookie, const Answer& answer) {
-    if (answer.failed) {
-      handler.on_failure(cookie, answer.failure);
-    } else {
-      handler.on_reply(cookie, answer.reply, answer.error);
-    }
-  }
-
-  std::string name_;
-  std::vector<Sent> sent_;
-  std::deque<Waiting> waiting_;
-};
+// As a backend connection flags a reply: an error when it starts with '-' or '!'.
+Answer resp_answer(std::string reply) {
+  const bool error = !reply.empty() && (reply[0] == '-' || reply[0] == '!');
+  return Answer::reply_of(std::move(reply), error);
+}
 
 // --- what redis-server would answer ------------------------------------------------------------
 
@@ -249,22 +173,21 @@ struct Fleet {
   void answer_inline() {
     for (size_t i = 0; i < servers.size(); ++i) {
       servers[i]->script = [this, i](std::string_view request) -> std::optional<Answer> {
-        return Answer::reply_of(stores[i].answer(request));
+        return resp_answer(stores[i].answer(request));
       };
     }
   }
   // Server `i` answers its oldest waiting request from its store.
   void answer_from_store(size_t i) {
-    servers[i]->answer_with([this, i](std::string_view request) {
-      return Answer::reply_of(stores[i].answer(request));
-    });
+    servers[i]->answer_with(
+        [this, i](std::string_view request) { return resp_answer(stores[i].answer(request)); });
   }
   // Every server answers requests with `reply` inside send().
   void answer_all_with(const std::vector<std::string>& replies) {
     REQUIRE(replies.size() == servers.size());
     for (size_t i = 0; i < servers.size(); ++i) {
       servers[i]->script = [reply = replies[i]](std::string_view) -> std::optional<Answer> {
-        return Answer::reply_of(reply);
+        return resp_answer(reply);
       };
     }
   }
@@ -273,39 +196,6 @@ struct Fleet {
   std::vector<Store> stores;
   std::vector<std::unique_ptr<ScriptedServer>> servers;
   std::unique_ptr<Pool> pool;
-};
-
-// The client session: records outcomes and what is charged to it.
-class Client final : public ReplyHandler {
- public:
-  struct Outcome {
-    uint32_t cookie;
-    bool failed;
-    Failure failure;
-    std::string reply;
-    bool error;
-    int64_t charged_at_outcome;
-  };
-  void on_reply(uint32_t cookie, std::string_view reply, bool error) override {
-    outcomes.push_back({cookie, false, Failure::kClosed, std::string(reply), error, charged});
-    if (then) std::exchange(then, nullptr)();
-  }
-  void on_failure(uint32_t cookie, Failure failure) override {
-    outcomes.push_back({cookie, true, failure, {}, false, charged});
-    if (then) std::exchange(then, nullptr)();
-  }
-  void charge(int64_t bytes) override {
-    charged += bytes;
-    most_charged = std::max(most_charged, charged);
-    ++charges;
-  }
-  std::vector<Outcome> outcomes;
-  int64_t charged = 0;
-  int64_t most_charged = 0;
-  int charges = 0;
-  // Run once, after the next outcome is recorded: a session that goes on to its next pipelined
-  // request from inside the callback.
-  std::function<void()> then;
 };
 
 constexpr uint32_t kAffinity = 7;
@@ -520,7 +410,7 @@ TEST_CASE("a part that fails fails the request, once, after every part", "[resp-
   }
   SECTION("a failure wins over an error reply") {
     start_keyed(fleet, request, RespMerge::kValuesInKeyOrder, *client, 3);
-    fleet.server(0).answer(Answer::reply_of("-ERR something\r\n"));
+    fleet.server(0).answer(resp_answer("-ERR something\r\n"));
     fleet.server(1).answer(Answer::failure_of(Failure::kTimeout));
     fleet.answer_from_store(2);
   }
@@ -541,8 +431,8 @@ TEST_CASE("an error reply from one part is the client's reply", "[resp-fanout]")
   start_keyed(fleet, keyed("MGET", {"a", "b", "c"}, {0, 1, 2}), RespMerge::kValuesInKeyOrder,
               *client, 4);
   fleet.answer_from_store(0);
-  fleet.server(1).answer(Answer::reply_of(wrongtype));
-  fleet.server(2).answer(Answer::reply_of("-ERR second\r\n"));
+  fleet.server(1).answer(resp_answer(wrongtype));
+  fleet.server(2).answer(resp_answer("-ERR second\r\n"));
   REQUIRE(client->outcomes.size() == 1);
   CHECK_FALSE(client->outcomes[0].failed);
   CHECK(client->outcomes[0].error);
@@ -621,7 +511,7 @@ PoolResult run_pool(const std::vector<std::string>& replies, std::string_view re
   }
   for (size_t s = replies.size(); s-- > 0;) {
     CHECK(client->outcomes.empty());
-    fleet.server(s).answer(Answer::reply_of(replies[s]));
+    fleet.server(s).answer(resp_answer(replies[s]));
   }
   REQUIRE(client->outcomes.size() == 1);
   CHECK(client->outcomes[0].cookie == 11);
@@ -697,9 +587,9 @@ TEST_CASE("a pool fan-out with a failing server fails once, after every server",
   RespFanout::start_pool(*fleet.pool, command({"DBSIZE"}), RespMerge::kSumIntegers,
                          ReplyShape::kResp2, 2, {}, *client, 5, kAffinity);
   fleet.server(1).answer(Answer::failure_of(Failure::kConnect));
-  fleet.server(0).answer(Answer::reply_of(":1\r\n"));
+  fleet.server(0).answer(resp_answer(":1\r\n"));
   CHECK(client->outcomes.empty());
-  fleet.server(2).answer(Answer::reply_of(":1\r\n"));
+  fleet.server(2).answer(resp_answer(":1\r\n"));
   REQUIRE(client->outcomes.size() == 1);
   CHECK(client->outcomes[0].failed);
   CHECK(client->outcomes[0].failure == Failure::kConnect);
@@ -932,7 +822,7 @@ TEST_CASE("ScanRequest: the server the cursor names, with the client's other arg
   }
   SECTION("the keys element is passed on as the server sent it") {
     fleet.server(0).script = [](std::string_view) -> std::optional<Answer> {
-      return Answer::reply_of("*2\r\n$2\r\n17\r\n*2\r\n$1\r\na\r\n$3\r\nb\0c\r\n"s);
+      return resp_answer("*2\r\n$2\r\n17\r\n*2\r\n$1\r\na\r\n$3\r\nb\0c\r\n"s);
     };
     const auto outcome = scan_once(fleet, "0");
     CHECK(outcome.reply == "*2\r\n$2\r\n68\r\n*2\r\n$1\r\na\r\n$3\r\nb\0c\r\n"s);
@@ -943,7 +833,7 @@ TEST_CASE("ScanRequest: errors, failures and unexpected replies", "[resp-fanout]
   Fleet fleet(2);
   SECTION("an error reply is passed on") {
     fleet.server(1).script = [](std::string_view) -> std::optional<Answer> {
-      return Answer::reply_of("-ERR syntax error\r\n");
+      return resp_answer("-ERR syntax error\r\n");
     };
     const auto outcome = scan_once(fleet, "1", {"BADARG"});
     CHECK(outcome.reply == "-ERR syntax error\r\n");
@@ -961,7 +851,7 @@ TEST_CASE("ScanRequest: errors, failures and unexpected replies", "[resp-fanout]
     for (const char* reply : {"+OK\r\n", "*1\r\n$1\r\n0\r\n", "*2\r\n$1\r\nx\r\n*0\r\n"}) {
       INFO(reply);
       fleet.server(0).script = [reply](std::string_view) -> std::optional<Answer> {
-        return Answer::reply_of(reply);
+        return resp_answer(reply);
       };
       const auto outcome = scan_once(fleet, "0");
       CHECK(outcome.reply == "-ERR cachegate: a server sent an unexpected SCAN reply\r\n");
