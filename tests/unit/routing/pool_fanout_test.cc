@@ -770,27 +770,12 @@ void start_broadcast(Fleet& fleet, Client& client, uint32_t cookie) {
   Broadcast::start(*fleet.pool, pieces, 2, ReplyShape::kMcLine, client, cookie, kAffinity);
 }
 
-// A client that counts what fan-outs hold for it.
-class ChargedClient final : public ReplyHandler {
- public:
-  void on_reply(uint32_t, std::string_view reply, bool) override { replies.emplace_back(reply); }
-  void on_failure(uint32_t, Failure) override { ++failures; }
-  void charge(int64_t bytes) override {
-    held += bytes;
-    peak = std::max(peak, held);
-  }
-  std::vector<std::string> replies;
-  int failures = 0;
-  int64_t held = 0;
-  int64_t peak = 0;
-};
-
 TEST_CASE("a multi-get charges the parts it holds to its client until it answers", "[fanout]") {
   Fleet fleet(3);
   const auto keys = ten_keys(fleet);
   for (const auto& k : keys)
     fleet.put(k, std::string(100, 'v'));
-  auto client = make_ref<ChargedClient>();
+  auto client = make_ref<Client>();
   const auto request = client_request("get", keys);
   std::vector<uint32_t> server_of_key;
   for (const auto& k : request.keys)
@@ -798,20 +783,23 @@ TEST_CASE("a multi-get charges the parts it holds to its client until it answers
   RetrievalFanout::start(*fleet.pool, request.command, request.exptime, request.bytes.data(),
                          request.keys, server_of_key, *client, 1, kAffinity);
   fleet.answer_from_store(0);
-  CHECK(client->held > 0);
+  CHECK(client->charged > 0);
   fleet.answer_from_store(1);
-  const int64_t two_parts = client->held;
+  const int64_t two_parts = client->charged;
   CHECK(two_parts > 0);
   SECTION("released when the merged reply is delivered") {
     fleet.answer_from_store(2);
-    REQUIRE(client->replies.size() == 1);
-    CHECK(client->held == 0);
-    CHECK(client->peak >= static_cast<int64_t>(client->replies[0].size()) - 5);  // all but END
+    REQUIRE(client->outcomes.size() == 1);
+    REQUIRE_FALSE(client->outcomes[0].failed);
+    CHECK(client->charged == 0);
+    CHECK(client->most_charged >=
+          static_cast<int64_t>(client->outcomes[0].reply.size()) - 5);  // all but END
   }
   SECTION("released when a part fails") {
     fleet.server(2).answer(Answer::failure_of(Failure::kTimeout));
-    CHECK(client->failures == 1);
-    CHECK(client->held == 0);
+    REQUIRE(client->outcomes.size() == 1);
+    CHECK(client->outcomes[0].failed);
+    CHECK(client->charged == 0);
   }
 }
 
