@@ -43,4 +43,25 @@ std::optional<size_t> base64_decode(std::string_view in, char* out, size_t capac
   return written;
 }
 
+void base64_encode(std::string_view in, std::string& out) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t i = 0;
+  for (; i + 3 <= in.size(); i += 3) {
+    const uint32_t bits = static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << 16 |
+                          static_cast<uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8 |
+                          static_cast<unsigned char>(in[i + 2]);
+    const char group[4] = {kAlphabet[bits >> 18], kAlphabet[(bits >> 12) & 63],
+                           kAlphabet[(bits >> 6) & 63], kAlphabet[bits & 63]};
+    out.append(group, 4);
+  }
+  const size_t left = in.size() - i;
+  if (left == 0) return;
+  uint32_t bits = static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << 16;
+  if (left == 2) bits |= static_cast<uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8;
+  const char group[4] = {kAlphabet[bits >> 18], kAlphabet[(bits >> 12) & 63],
+                         left == 2 ? kAlphabet[(bits >> 6) & 63] : '=', '='};
+  out.append(group, 4);
+}
+
 }  // namespace cachegate::protocol
