@@ -82,7 +82,7 @@ constexpr int64_t kMaxAuthFailures = 1000000;
 constexpr int64_t kMaxListenerConnections = 10000000;
 // The namespace is part of every key cachegate forwards, and memcached keys are at most 250
 // bytes: a longer prefix would leave no room for the client's key.
-constexpr size_t kMaxNamespace = 250;
+constexpr size_t kMaxNamespace = 249;
 // A certificate's subject CN is at most 64 characters and a DNS name 253; URIs and e-mail
 // addresses in SANs can be longer, but not this long.
 constexpr size_t kMaxTlsIdentity = 1024;
@@ -591,6 +591,7 @@ class Loader {
   void load_auth_limits(const Value* v, Config& config);
   void load_users(const Value* v, std::vector<UserConfig>& out);
   void load_user(const Value& v, std::vector<UserConfig>& out);
+  const std::vector<PoolConfig>* loaded_pools_ = nullptr;  // loaded before the users
   void load_allow(const Value& v, UserConfig& user);
   void check_listeners(const Value* listeners, const YAML::Node& root);
 
@@ -901,6 +902,7 @@ void Loader::load(const YAML::Node& root, Config& config) {
 
   load_pools(f.get("pools"), root, config.pools);
   // Users before listeners: `auth: required` on a listener needs someone who can log in.
+  loaded_pools_ = &config.pools;
   load_users(f.get("users"), config.users);
   load_auth_limits(f.get("auth_limits"), config);
   load_listeners(f.get("listeners"));
@@ -1624,10 +1626,18 @@ void Loader::load_user(const Value& v, std::vector<UserConfig>& out) {
       } else if (has_space_or_control(*ns)) {
         error(*x, quoted(*ns) + " contains whitespace or control characters");
       } else {
-        // Parsed and checked, so the key is known and its errors are precise, but refused: a
-        // namespace that was silently not applied would let tenants see each other's keys.
-        error(*x, "is not supported yet (keys are not rewritten in this version); use allow.keys "
-                  "patterns to keep users apart");
+        // A hash tag character in the namespace would be found before the key's own tag and
+        // decide the server of all the user's keys.
+        const PoolConfig* tagged = nullptr;
+        for (const auto& pool : *loaded_pools_)
+          if (!pool.hash_tag.empty() && ns->find_first_of(pool.hash_tag) != std::string::npos)
+            tagged = &pool;
+        if (tagged != nullptr) {
+          error(*x, quoted(*ns) + " contains a character of pool '" + tagged->name +
+                        "''s hash_tag " + quoted(tagged->hash_tag));
+        } else {
+          user.key_namespace = *ns;
+        }
       }
     }
   }

@@ -408,6 +408,7 @@ uint32_t ClientSession::open_slot(uint8_t kind, uint32_t keys) {
   s.ready = false;
   s.kind = kind;
   s.keys = keys;
+  s.user = user_;
   return next_seq_++ & kSeqMask;
 }
 
@@ -485,8 +486,7 @@ void ClientSession::on_reply(uint32_t cookie, std::string_view reply, bool error
   if (cookie & kNoSlot) {
     on_discarded_reply(error);
   } else if (!closed_) {
-    on_slot_reply(slot(full_seq(cookie)), reply, error);
-    complete(cookie, reply);
+    complete(cookie, on_slot_reply(slot(full_seq(cookie)), reply, error));
   }
   maybe_resume();
   if (closing_ || peer_eof_) finish_if_done();

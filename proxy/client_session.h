@@ -83,6 +83,8 @@ class ClientSession : public routing::ReplyHandler,
     bool ready = false;
     uint8_t kind = 0;   // for the protocol session: what the slot waits for
     uint32_t keys = 0;  // for the protocol session: e.g. keys asked for, to count misses
+    // The user the request ran as (a later login does not change whose keys its reply names).
+    const config::UserConfig* user = nullptr;
     std::string bytes;  // the reply, when it arrived before the slots in front of it
   };
   // Cookies with this bit carry no slot: the reply is discarded (a memcached noreply).
@@ -93,8 +95,12 @@ class ClientSession : public routing::ReplyHandler,
   virtual void process_input() = 0;
   // The error reply, in the client's protocol, for a request whose server failed.
   virtual std::string failure_reply(routing::Failure failure) = 0;
-  // Seen before a slot's reply is queued for the client (statistics).
-  virtual void on_slot_reply(const Slot& slot, std::string_view reply, bool error) {}
+  // Seen before a slot's reply is queued for the client (statistics); returns the reply to
+  // queue: `reply`, or a rewrite of it held by the session until the next call (keys without
+  // the user's namespace).
+  virtual std::string_view on_slot_reply(const Slot& slot, std::string_view reply, bool error) {
+    return reply;
+  }
   // A reply nobody waits for (kNoSlot) came back.
   virtual void on_discarded_reply(bool error) {}
 
@@ -125,6 +131,10 @@ class ClientSession : public routing::ReplyHandler,
   // anything): an operation class, and each key against the user's allowed patterns.
   bool may(config::OpClass op) const;
   bool key_allowed(std::string_view key) const;
+  // The logged-in user's key namespace: a prefix on every key it names; empty for none.
+  std::string_view key_namespace() const {
+    return user_ != nullptr ? std::string_view(user_->key_namespace) : std::string_view();
+  }
   // Whether the deployment has users at all (without, AUTH behaves as on a password-less server).
   bool has_users() const;
 

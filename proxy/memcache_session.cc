@@ -2,6 +2,8 @@
 
 #include <optional>
 
+#include "protocol/base64.h"
+#include "protocol/key_namespace.h"
 #include "protocol/memcache_reply.h"
 #include "proxy/counters.h"
 #include "proxy/log.h"
@@ -87,16 +89,28 @@ std::string MemcacheSession::failure_reply(routing::Failure failure) {
   return text;
 }
 
-void MemcacheSession::on_slot_reply(const Slot& s, std::string_view reply, bool error) {
-  if (s.kind != kRetrieval) return;
-  if (reply.substr(0, 6) != "VALUE " && reply != "END\r\n") return;  // an error: no answer
-  protocol::memcache::ValueItems items(reply);
-  std::string_view key, item;
-  uint32_t hits = 0;
-  while (items.next(key, item))
-    ++hits;
-  counters_.get_hits.add(hits);
-  counters_.get_misses.add(s.keys > hits ? s.keys - hits : 0);
+std::string_view MemcacheSession::on_slot_reply(const Slot& s, std::string_view reply, bool error) {
+  const uint8_t kind = s.kind & kKindMask;
+  const bool items = reply.substr(0, 6) == "VALUE ";
+  if (kind == kRetrieval && (items || reply == "END\r\n")) {  // else an error: no answer
+    protocol::memcache::ValueItems values(reply);
+    std::string_view key, item;
+    uint32_t hits = 0;
+    while (values.next(key, item))
+      ++hits;
+    counters_.get_hits.add(hits);
+    counters_.get_misses.add(s.keys > hits ? s.keys - hits : 0);
+  }
+  if (!(s.kind & kStripKeys) || s.user == nullptr || error) return reply;
+  const std::string_view ns = s.user->key_namespace;
+  reply_rewrite_.clear();
+  if (kind == kRetrieval) {
+    if (!items) return reply;
+    protocol::memcache::strip_value_keys(reply, ns, reply_rewrite_);
+  } else {
+    protocol::memcache::strip_meta_keys(reply, ns, (s.kind & kBase64Key) != 0, reply_rewrite_);
+  }
+  return reply_rewrite_;
 }
 
 void MemcacheSession::on_discarded_reply(bool error) {
@@ -242,18 +256,19 @@ void MemcacheSession::dispatch(const Request& request, const char* frame) {
       } else {
         counters_.cmd_arith.add();
       }
-      const uint32_t server = pool_.server_for(request.key.in(frame));
+      const bool ns = !key_namespace().empty();
+      if (ns && !namespace_key(request, frame)) return;
+      const uint32_t server = pool_.server_for(ns ? ns_key_ : request.key.in(frame));
       if (server == routing::Distribution::kNoServer) {
         if (!request.noreply) reply_local(kNoLiveServer);
         return;
       }
-      if (request.noreply) {
+      if (request.noreply || ns) {
         // The server replies after all (noreply is taken off) and the reply is discarded, so
         // the connection's replies stay one per request.
-        const auto& t = request.noreply_token;
-        const size_t at = t.offset - request.start;
-        std::string_view pieces[2] = {whole.substr(0, at), whole.substr(at + t.length)};
-        forward(server, pieces, 2, ReplyShape::kMcLine, true, kOther);
+        std::string_view pieces[4];
+        const size_t count = forwarded_pieces(request, frame, request.noreply, pieces);
+        forward(server, pieces, count, ReplyShape::kMcLine, request.noreply, kOther);
       } else {
         forward(server, &whole, 1, ReplyShape::kMcLine, false, kOther);
       }
@@ -266,19 +281,30 @@ void MemcacheSession::dispatch(const Request& request, const char* frame) {
     case Command::kMetaArithmetic:
     case Command::kMetaDebug: {
       counters_.cmd_meta.add();
-      const std::string_view key =
-          request.base64_key ? parser_.decoded_key() : request.key.in(frame);
+      const bool ns = !key_namespace().empty();
+      if (ns && !namespace_key(request, frame)) return;
+      const std::string_view key = ns                   ? std::string_view(ns_key_)
+                                   : request.base64_key ? parser_.decoded_key()
+                                                        : request.key.in(frame);
       const uint32_t server = pool_.server_for(key);
       if (server == routing::Distribution::kNoServer) {
         reply_local(kNoLiveServer);
         return;
       }
+      // Replies echo the key (k flag, ME): the namespace comes off again.
+      const uint8_t kind = !ns                  ? kMeta
+                           : request.base64_key ? kMeta | kStripKeys | kBase64Key
+                                                : kMeta | kStripKeys;
+      std::string_view pieces[5];
+      size_t count = 1;
+      pieces[0] = whole;
+      if (ns) count = forwarded_pieces(request, frame, false, pieces);
       if (request.noreply) {
         // Quiet mode: the server may send nothing; the appended mn's MN marks the end.
-        std::string_view pieces[2] = {whole, kMetaNoop};
-        forward(server, pieces, 2, ReplyShape::kMcMetaQuiet, false, kOther);
+        pieces[count++] = kMetaNoop;
+        forward(server, pieces, count, ReplyShape::kMcMetaQuiet, false, kind);
       } else {
-        forward(server, &whole, 1, ReplyShape::kMcMeta, false, kOther);
+        forward(server, pieces, count, ReplyShape::kMcMeta, false, kind);
       }
       return;
     }
@@ -312,7 +338,78 @@ void MemcacheSession::dispatch(const Request& request, const char* frame) {
   }
 }
 
-void MemcacheSession::dispatch_retrieval(const Request& request, const char* frame) {
+bool MemcacheSession::namespace_key(const Request& request, const char* frame) {
+  const std::string_view ns = key_namespace();
+  ns_key_.assign(ns);
+  ns_key_.append(request.base64_key ? parser_.decoded_key() : request.key.in(frame));
+  size_t length = ns_key_.size();
+  if (request.base64_key) {
+    ns_encoded_.clear();
+    protocol::base64_encode(ns_key_, ns_encoded_);
+    length = ns_encoded_.size();
+  }
+  // memcached's limit is on the key as sent to it, namespace included.
+  if (length <= protocol::memcache::kMaxKeyLength) return true;
+  counters_.client_errors.add();
+  if (!request.noreply) reply_local(protocol::memcache::reply::kKeyTooLong);
+  return false;
+}
+
+size_t MemcacheSession::forwarded_pieces(const Request& request, const char* frame,
+                                         bool drop_noreply, std::string_view* pieces) const {
+  const std::string_view whole = forwarded_bytes(request, frame);
+  const std::string_view ns = key_namespace();
+  size_t count = 0;
+  size_t at = 0;  // how much of `whole` is in pieces already
+  if (!ns.empty()) {
+    const size_t key_at = request.key.offset - request.start;
+    pieces[count++] = whole.substr(0, key_at);
+    if (request.base64_key) {
+      pieces[count++] = ns_encoded_;
+      at = key_at + request.key.length;
+    } else {
+      pieces[count++] = ns;
+      at = key_at;
+    }
+  }
+  if (drop_noreply) {
+    const auto& t = request.noreply_token;
+    const size_t token_at = t.offset - request.start;
+    pieces[count++] = whole.substr(at, token_at - at);
+    at = token_at + t.length;
+  }
+  pieces[count++] = whole.substr(at);
+  return count;
+}
+
+void MemcacheSession::dispatch_retrieval(const Request& original, const char* original_frame) {
+  const Request* rewritten = &original;
+  const char* frame = original_frame;
+  Request namespaced;
+  if (const std::string_view ns = key_namespace(); !ns.empty()) {
+    // The line again, the namespace in front of every key; parsed like any line, which also
+    // checks the longer keys against memcached's limit.
+    ns_line_.assign(protocol::memcache::command_name(original.command));
+    if (original.command == Command::kGat || original.command == Command::kGats) {
+      ns_line_.push_back(' ');
+      ns_line_.append(original.exptime.in(original_frame));
+    }
+    for (const auto& key : parser_.keys()) {
+      ns_line_.push_back(' ');
+      ns_line_.append(ns);
+      ns_line_.append(key.in(original_frame));
+    }
+    ns_line_.append("\r\n");
+    if (parser_.parse(ns_line_.data(), ns_line_.size(), namespaced) != ParseStatus::kOk) {
+      counters_.client_errors.add();
+      reply_local(parser_.error().reply);
+      return;
+    }
+    rewritten = &namespaced;
+    frame = ns_line_.data();
+  }
+  const Request& request = *rewritten;
+  const uint8_t strip = rewritten != &original ? kStripKeys : 0;
   const auto& keys = parser_.keys();
   counters_.cmd_get.add(keys.size());
   const std::string_view whole = forwarded_bytes(request, frame);
@@ -333,12 +430,12 @@ void MemcacheSession::dispatch_retrieval(const Request& request, const char* fra
   const size_t max_line = touch ? protocol::memcache::kMaxServerLine : 0;
   const size_t forwarded_line = request.line_length - request.start;
   if (one_server && (max_line == 0 || forwarded_line <= max_line)) {
-    forward(server_of_key_[0], &whole, 1, ReplyShape::kMcRetrieval, false, kRetrieval,
+    forward(server_of_key_[0], &whole, 1, ReplyShape::kMcRetrieval, false, kRetrieval | strip,
             static_cast<uint32_t>(keys.size()));
     return;
   }
   if (!one_server) counters_.multiget_fanouts.add();
-  const uint32_t cookie = open_slot(kRetrieval, static_cast<uint32_t>(keys.size()));
+  const uint32_t cookie = open_slot(kRetrieval | strip, static_cast<uint32_t>(keys.size()));
   count_in_flight();
   routing::RetrievalFanout::start(pool_, protocol::memcache::command_name(request.command),
                                   request.exptime.in(frame), frame, keys, server_of_key_, *this,
@@ -347,6 +444,16 @@ void MemcacheSession::dispatch_retrieval(const Request& request, const char* fra
 
 void MemcacheSession::dispatch_flush_all(const Request& request, const char* frame) {
   counters_.cmd_flush.add();
+  if (!key_namespace().empty()) {
+    // It would flush every tenant's keys, not just this user's.
+    counters_.flush_refused.add();
+    if (!request.noreply) {
+      reply_local(
+          "CLIENT_ERROR flush_all is not available to a user with a namespace: it would flush "
+          "every namespace's keys\r\n");
+    }
+    return;
+  }
   if (!pool_.config().allow_flush) {
     counters_.flush_refused.add();
     if (!request.noreply) {

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "cachegate/version.h"
+#include "protocol/key_namespace.h"
 #include "proxy/counters.h"
 #include "proxy/stats.h"
 #include "proxy/worker.h"
@@ -141,8 +142,11 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
   if ((policy.route == RedisRoute::kKeyed || policy.route == RedisRoute::kSplit) &&
       !redis::key_positions(command, args_, argc_, key_index_))
     key_index_.clear();
+  reply_keys_ = 0;
   if (user_ != nullptr && policy.route != RedisRoute::kLocal &&
-      policy.route != RedisRoute::kUnsupported && !permitted(command, policy))
+      policy.route != RedisRoute::kUnsupported &&
+      (!permitted(command, policy) ||
+       (!key_namespace().empty() && !apply_namespace(command, policy))))
     return;
   switch (policy.route) {
     case RedisRoute::kLocal:
@@ -197,10 +201,101 @@ bool RedisSession::permitted(const redis::CommandInfo& command, const RedisPolic
   return true;
 }
 
+// --- namespaces --------------------------------------------------------------------------------
+
+// Everything a namespaced user's request reaches must be a key the prefix can go in front of, or
+// a pattern it can go in front of. Commands that reach keys some other way would cross into
+// other namespaces: they are refused.
+bool RedisSession::apply_namespace(const redis::CommandInfo& command, const RedisPolicy& policy) {
+  using resp::KeyReply;
+  const std::string_view ns = key_namespace();
+  const std::string_view name = command.name;
+  const bool keys_route = policy.route == RedisRoute::kKeyed || policy.route == RedisRoute::kSplit;
+  std::string_view why;
+  if (policy.flush) {
+    why = "it would remove every namespace's keys";
+  } else if (name == "randomkey" || name == "dbsize") {
+    why = "it would see every namespace's keys";
+  } else if (command.in_category(redis::AclCategory::kScripting)) {
+    why = "a script can reach keys outside the namespace";
+  } else if (keys_route && key_index_.empty()) {
+    why = "its keys cannot be found in the request";
+  }
+  if (!why.empty()) {
+    counters_.permission_denied.add();
+    reply_error("NOPERM '" + std::string(name) +
+                "' is not available to a user with a namespace: " + std::string(why));
+    return false;
+  }
+  const bool scan = policy.route == RedisRoute::kScan;
+  const bool keys = name == "keys";
+  if (!keys_route && !scan && !keys) return true;
+
+  // The arguments again, with the namespace in front of each key (KEYS and SCAN: escaped in
+  // front of the pattern). The bytes are reserved first so the views into them stay valid.
+  size_t bytes = 0;
+  for (uint32_t k : key_index_)
+    bytes += ns.size() + args_[k].size();
+  for (size_t i = 1; i < argc_; ++i)
+    bytes += (keys || scan) ? args_[i].size() + 2 * ns.size() + 1 : 0;
+  ns_bytes_.clear();
+  ns_bytes_.reserve(bytes + 2 * ns.size() + 1);
+  auto prefixed = [&](std::string_view arg, bool pattern) {
+    const size_t at = ns_bytes_.size();
+    if (pattern) {
+      protocol::append_glob_escaped(ns, ns_bytes_);
+    } else {
+      ns_bytes_.append(ns);
+    }
+    ns_bytes_.append(arg);
+    return std::string_view(ns_bytes_.data() + at, ns_bytes_.size() - at);
+  };
+  ns_args_.assign(args_, args_ + argc_);
+  for (uint32_t k : key_index_)
+    ns_args_[k] = prefixed(args_[k], false);
+  if (keys) {
+    ns_args_[1] = prefixed(args_[1], true);
+    reply_keys_ = static_cast<uint8_t>(KeyReply::kKeyList);
+  } else if (scan) {
+    // SCAN cursor [MATCH pattern] [COUNT n] [TYPE t]: without MATCH, one confining the scan.
+    bool matched = false;
+    for (size_t i = 2; i + 1 < argc_; i += 2) {
+      if (iequals(args_[i], "match")) {
+        ns_args_[i + 1] = prefixed(args_[i + 1], true);
+        matched = true;
+      }
+    }
+    if (!matched) {
+      ns_args_.push_back("MATCH");
+      ns_args_.push_back(prefixed("*", true));
+    }
+    reply_keys_ = static_cast<uint8_t>(KeyReply::kScan);
+  } else if (name == "lmpop" || name == "zmpop") {
+    reply_keys_ = static_cast<uint8_t>(KeyReply::kKeyFirst);
+  } else if (name == "xread" || name == "xreadgroup") {
+    reply_keys_ = static_cast<uint8_t>(KeyReply::kStreams);
+  }
+  args_ = ns_args_.data();
+  argc_ = ns_args_.size();
+  inline_rewrite_.clear();
+  resp::append_command(inline_rewrite_, args_, argc_);
+  request_bytes_ = inline_rewrite_;
+  return true;
+}
+
+std::string_view RedisSession::on_slot_reply(const Slot& s, std::string_view reply, bool error) {
+  if (s.kind == 0 || s.user == nullptr || error) return reply;
+  reply_rewrite_.clear();
+  if (!protocol::resp::strip_reply_keys(reply, static_cast<resp::KeyReply>(s.kind),
+                                        s.user->key_namespace, reply_rewrite_))
+    return reply;
+  return reply_rewrite_;
+}
+
 // --- routing -----------------------------------------------------------------------------------
 
 void RedisSession::forward_to(uint32_t server) {
-  forward(server, &request_bytes_, 1, shape());
+  forward(server, &request_bytes_, 1, shape(), false, reply_keys_);
 }
 
 uint32_t RedisSession::first_live_server() const {
@@ -271,7 +366,7 @@ void RedisSession::route_all(const redis::CommandInfo& command, const RedisPolic
   for (uint32_t s = 0; s < pool_.size(); ++s)
     if (!pool_.server(s).available())
       return reply_local(failure_reply(routing::Failure::kUnavailable));
-  const uint32_t cookie = open_slot();
+  const uint32_t cookie = open_slot(reply_keys_);
   count_in_flight();
   const std::string prefix = policy.merge == routing::RespMerge::kInfo ? info_section() : "";
   routing::RespFanout::start_pool(pool_, request_bytes_, policy.merge, shape(), protocol_, prefix,
@@ -283,7 +378,7 @@ void RedisSession::route_scan() {
   if (!routing::decode_scan_cursor(args_[1], pool_.size(), cursor))
     return reply_error("ERR invalid cursor");
   if (!pool_.is_live(cursor.server)) return reply_error(failure_reply_text());
-  const uint32_t cookie = open_slot();
+  const uint32_t cookie = open_slot(reply_keys_);
   count_in_flight();
   routing::ScanRequest::start(pool_, cursor, args_ + 2, argc_ - 2, shape(), *this, cookie, id());
 }

@@ -6,7 +6,8 @@
 // answered with Redis's own errors), then handled by its routing::RedisPolicy: forwarded
 // unmodified to the server of its keys, split per server (MGET, MSET, DEL, …), sent to every
 // server and merged (DBSIZE, KEYS, FLUSHALL, INFO, …), iterated over the servers (SCAN), or
-// answered here (PING, HELLO, SELECT, COMMAND, CLIENT …). A RESP3 client's requests travel on
+// answered here (PING, HELLO, SELECT, COMMAND, CLIENT …). A user's namespace is put in front of
+// every key it names and taken off the keys replies name. A RESP3 client's requests travel on
 // server connections that said HELLO 3, so replies are forwarded as the server wrote them.
 
 #include <chrono>
@@ -30,11 +31,17 @@ class RedisSession final : public ClientSession {
  private:
   void process_input() override;
   std::string failure_reply(routing::Failure failure) override;
+  std::string_view on_slot_reply(const Slot& slot, std::string_view reply, bool error) override;
   std::string failure_reply_text() const;  // every server of the pool ejected
 
   void dispatch(const protocol::resp::Request& request, const char* bytes);
   // Answers NOPERM and returns false when the logged-in user may not run this.
   bool permitted(const protocol::redis::CommandInfo& command, const routing::RedisPolicy& policy);
+  // For a user with a namespace: puts it in front of the request's keys (and of KEYS and SCAN
+  // patterns) and notes which reply names keys. False, after answering, for what it cannot
+  // confine to the namespace (FLUSHALL, RANDOMKEY, scripts, …).
+  bool apply_namespace(const protocol::redis::CommandInfo& command,
+                       const routing::RedisPolicy& policy);
   void forward_to(uint32_t server);
   void route_keyed(const protocol::redis::CommandInfo& command);
   void route_split(const protocol::redis::CommandInfo& command, const routing::RedisPolicy& policy);
@@ -65,6 +72,12 @@ class RedisSession final : public ClientSession {
   std::vector<uint32_t> key_index_;
   std::vector<uint32_t> server_of_key_;
   std::string scratch_;
+  // A namespaced request's arguments, the keys and patterns they point into, and which part of
+  // the reply names keys (a protocol::resp::KeyReply, kept in the slot's kind).
+  std::vector<std::string_view> ns_args_;
+  std::string ns_bytes_;
+  uint8_t reply_keys_ = 0;
+  std::string reply_rewrite_;
   int protocol_ = 2;
   std::string name_;  // CLIENT SETNAME
   std::string lib_name_, lib_version_;

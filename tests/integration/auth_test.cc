@@ -19,6 +19,7 @@
 
 #include "config/password.h"
 #include "tests/support/front_proxy.h"
+#include "tests/support/logins.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_cluster.h"
 #include "tests/support/resp_client.h"
@@ -55,20 +56,13 @@ constexpr std::string_view kNoAuth = "-NOAUTH Authentication required.\r\n";
 constexpr std::string_view kWrongPass =
     "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
 
-// A cheap hash (the lowest cost accepted), so that logins in tests take microseconds.
-std::string cheap_hash(const std::string& password) {
-  config::PasswordCost cost;
-  cost.pbkdf2_iterations = config::kMinPbkdf2Iterations;
-  return config::hash_password(password, config::PasswordScheme::kPbkdf2Sha256, cost);
-}
-
 const TlsMaterial& material() {
   static TlsMaterial m;
   return m;
 }
 
 // users: bob (password), default (password), alice (client certificate CN=alice only).
-std::string users_yaml(const std::string& bob_hash = cheap_hash(kBobPassword)) {
+std::string users_yaml(const std::string& bob_hash = testing::cheap_password_hash(kBobPassword)) {
   return "users:\n"
          "  - name: bob\n"
          "    password_hash: \"" +
@@ -76,7 +70,7 @@ std::string users_yaml(const std::string& bob_hash = cheap_hash(kBobPassword)) {
          "\"\n"
          "  - name: default\n"
          "    password_hash: \"" +
-         cheap_hash(kDefaultPassword) +
+         testing::cheap_password_hash(kDefaultPassword) +
          "\"\n"
          "  - name: alice\n"
          "    tls_identity: alice\n";
@@ -553,7 +547,7 @@ TEST_CASE("A listener's max_connections closes further clients at once until one
 // -----------------------------------------------------------------------------------------
 
 TEST_CASE("Passwords and password hashes never appear in cachegate's log", "[auth]") {
-  const std::string bob_hash = cheap_hash(kBobPassword);
+  const std::string bob_hash = testing::cheap_password_hash(kBobPassword);
   const std::string token_without_space = "JustOneLongSecretToken4471";
   Proxy proxy(redis_listener("r", "port1") + memcached_listener("m", "port2"),
               users_yaml(bob_hash) + "auth_limits: {failures_slow: 2, failures_block: 1000}\n", 2,

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "config/password.h"
+#include "tests/support/logins.h"
 #include "tests/support/ports.h"
 #include "tests/support/redis_cluster.h"
 #include "tests/support/resp_client.h"
@@ -48,12 +48,6 @@ std::string password_of(const std::string& user) {
   return "pw-" + user + "-4471";
 }
 
-// The lowest cost accepted, so that a login takes microseconds.
-std::string cheap_hash(const std::string& password) {
-  return config::hash_password(password, config::PasswordScheme::kPbkdf2Sha256,
-                               config::PasswordCost{config::kMinPbkdf2Iterations});
-}
-
 // What a memcached reply was, or a marker that never is one (so that a failed comparison
 // prints both sides).
 std::string text(const std::optional<std::string>& reply) {
@@ -61,8 +55,8 @@ std::string text(const std::optional<std::string>& reply) {
 }
 
 std::string user_yaml(const std::string& name, const std::string& allow) {
-  std::string y =
-      "  - name: " + name + "\n    password_hash: \"" + cheap_hash(password_of(name)) + "\"\n";
+  std::string y = "  - name: " + name + "\n    password_hash: \"" +
+                  testing::cheap_password_hash(password_of(name)) + "\"\n";
   if (!allow.empty()) y += "    allow: " + allow + "\n";
   return y;
 }
@@ -90,15 +84,8 @@ class Gate {
     // Every test connects from 127.0.0.1; throttling is not the subject here.
     y += "auth_limits: {failures_slow: 1000, failures_block: 1000}\n";
     y += "pools:\n";
-    y += "  cache:\n";
-    y += "    timeout: 1000\n";
-    y += "    allow_flush: true\n";
-    y += "    servers: [\"127.0.0.1:" + std::to_string(memcached_.port()) + ":1 m0\"]\n";
-    y += "  red:\n";
-    y += "    protocol: redis\n";
-    y += "    timeout: 1000\n";
-    y += "    allow_flush: true\n";
-    y += "    servers: [\"127.0.0.1:" + std::to_string(redis_.port()) + ":1 r0\"]\n";
+    y += testing::test_pool_yaml("cache", "memcached", {memcached_.port()}, "m");
+    y += testing::test_pool_yaml("red", "redis", {redis_.port()}, "r");
     proxy_ = std::make_unique<CachegateServer>(y);
     for (size_t listener = 1; listener <= kRedisOpen; ++listener)
       REQUIRE(testing::wait_for_port("127.0.0.1", proxy_->port(listener), 5000ms));
@@ -111,9 +98,7 @@ class Gate {
   // A memcached client logged in as `user` with memcached's ASCII login.
   std::unique_ptr<TextClient> mc(const std::string& user) {
     auto c = std::make_unique<TextClient>("127.0.0.1", proxy_->port(kMc));
-    const std::string token = user + " " + password_of(user);
-    REQUIRE(text(c->call("set login 0 0 " + std::to_string(token.size()) + "\r\n" + token +
-                         "\r\n")) == "STORED\r\n");
+    testing::memcache_login(*c, user, password_of(user));
     return c;
   }
   std::unique_ptr<TextClient> mc_anonymous() {

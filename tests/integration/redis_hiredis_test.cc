@@ -213,8 +213,7 @@ TEST_CASE("hiredis: single-key commands of every type go to the key's server",
   CHECK(c.call({"SCARD", "set"}) == "int:2");
   CHECK(c.call({"ZADD", "z", "1", "one", "2.5", "two"}) == "int:2");
   CHECK(c.call({"ZSCORE", "z", "two"}) == "str:2.5");
-  CHECK(c.call({"ZRANGE", "z", "0", "-1", "WITHSCORES"}) ==
-        "[str:one, str:1, str:two, str:2.5]");
+  CHECK(c.call({"ZRANGE", "z", "0", "-1", "WITHSCORES"}) == "[str:one, str:1, str:two, str:2.5]");
   CHECK(c.call({"ZINCRBY", "z", "1", "one"}) == "str:2");
   CHECK(c.call({"ZRANK", "z", "two"}) == "int:1");
 
@@ -479,8 +478,7 @@ TEST_CASE("hiredis: whole-pool commands reach every server", "[redis][hiredis][p
   CHECK(ks.find("# Server") == std::string::npos);
 
   // CONFIG: GET from one server, SET on every one.
-  CHECK(c.call({"CONFIG", "GET", "maxmemory-policy"}) ==
-        "[str:maxmemory-policy, str:noeviction]");
+  CHECK(c.call({"CONFIG", "GET", "maxmemory-policy"}) == "[str:maxmemory-policy, str:noeviction]");
   CHECK(c.call({"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"}) == "status:OK");
   for (size_t s = 0; s < n; ++s) {
     Hiredis d(cluster.server(s).port());

@@ -16,8 +16,8 @@ namespace {
 using testing::printable;
 using testing::RedisCluster;
 using testing::RedisServer;
-using testing::RespClient;
 using testing::resp_command;
+using testing::RespClient;
 
 struct Pipeline {
   std::string bytes;
@@ -30,9 +30,7 @@ struct Pipeline {
 Pipeline mixed_pipeline(size_t count, uint32_t seed, const std::string& prefix) {
   std::mt19937 random(seed);
   auto pick = [&](int n) { return static_cast<int>(random() % static_cast<uint32_t>(n)); };
-  auto key = [&](const char* kind, int n) {
-    return prefix + kind + ":" + std::to_string(pick(n));
-  };
+  auto key = [&](const char* kind, int n) { return prefix + kind + ":" + std::to_string(pick(n)); };
   Pipeline p;
   for (size_t i = 0; i < count; ++i) {
     std::vector<std::string> c;
@@ -147,8 +145,8 @@ TEST_CASE("10,000 mixed commands in one write come back in order, as redis answe
   for (size_t i = 0; i < p.count && mismatches < 5; ++i) {
     if (got[i] == want[i]) continue;
     ++mismatches;
-    FAIL_CHECK("reply " << i << ": got [" << printable(got[i]) << "] wanted ["
-                        << printable(want[i]) << "]");
+    FAIL_CHECK("reply " << i << ": got [" << printable(got[i]) << "] wanted [" << printable(want[i])
+                        << "]");
   }
   CHECK(mismatches == 0);
 
@@ -171,8 +169,8 @@ TEST_CASE("several clients pipelining at once each get their own replies in orde
   RedisServer oracle;
   RespClient direct(oracle.port());
   for (size_t i = 0; i < clients; ++i) {
-    pipelines.push_back(mixed_pipeline(2000, 100 + static_cast<uint32_t>(i),
-                                       "c" + std::to_string(i) + ":"));
+    pipelines.push_back(
+        mixed_pipeline(2000, 100 + static_cast<uint32_t>(i), "c" + std::to_string(i) + ":"));
     want[i] = direct.pipeline(pipelines[i].bytes, pipelines[i].count);
     REQUIRE(want[i].size() == pipelines[i].count);
   }

@@ -33,8 +33,7 @@ std::string exchange(uint16_t port, const std::string& bytes) {
   std::string out;
   for (;;) {
     if (out.size() >= kSentinelReply.size() &&
-        out.compare(out.size() - kSentinelReply.size(), kSentinelReply.size(), kSentinelReply) ==
-            0)
+        out.compare(out.size() - kSentinelReply.size(), kSentinelReply.size(), kSentinelReply) == 0)
       return out;
     auto chunk = c.read_exact(1);
     if (!chunk) break;
@@ -83,12 +82,9 @@ TEST_CASE("protocol errors are redis's own, and close the connection", "[redis][
   RedisCluster cluster;
   RedisServer direct;
   const std::vector<std::string> inputs = {
-      "*1\r\n$x\r\n",
-      "*abc\r\n",
-      "*1\r\n$-1\r\n",
-      "*1\r\n$abc\r\n",
-      "*1\r\n$600000000\r\n",
-      "PING\r\n*1\r\n$x\r\nPING\r\n",
+      "*1\r\n$x\r\n",          "*abc\r\n",
+      "*1\r\n$-1\r\n",         "*1\r\n$abc\r\n",
+      "*1\r\n$600000000\r\n",  "PING\r\n*1\r\n$x\r\nPING\r\n",
       "SET a \"b\r\nPING\r\n",
   };
   for (const auto& in : inputs) {
@@ -110,8 +106,7 @@ TEST_CASE("protocol errors are redis's own, and close the connection", "[redis][
   CHECK(other.call({"PING"}) == "+PONG\r\n");
 }
 
-TEST_CASE("a request arriving one byte at a time is framed like any other",
-          "[redis][protocol]") {
+TEST_CASE("a request arriving one byte at a time is framed like any other", "[redis][protocol]") {
   RedisCluster cluster;
   RespClient c(cluster.port());
   const std::string value = "split\r\nvalue";

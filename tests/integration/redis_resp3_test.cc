@@ -16,8 +16,8 @@ namespace {
 using testing::printable;
 using testing::RedisCluster;
 using testing::RedisServer;
-using testing::RespClient;
 using testing::resp_bulk;
+using testing::RespClient;
 
 // HELLO's reply with the connection id (the only field that differs between two servers of the
 // same version) replaced by "<id>".
@@ -43,36 +43,36 @@ TEST_CASE("RESP3 replies after HELLO 3 are redis-server's own bytes", "[redis][r
   // Each of these is sent to both; the replies must be identical bytes.
   const std::vector<std::vector<std::string>> same = {
       {"HSET", "r3:h", "f", "1", "g", "2"},
-      {"HGETALL", "r3:h"},                        // map
-      {"HGETALL", "r3:none"},                     // empty map
-      {"SADD", "r3:s", "a"},                      //
-      {"SMEMBERS", "r3:s"},                       // set
-      {"SMEMBERS", "r3:none"},                    // empty set
-      {"ZADD", "r3:z", "1.5", "x", "2", "y"},     //
-      {"ZSCORE", "r3:z", "x"},                    // double
-      {"ZSCORE", "r3:z", "nobody"},               // null
+      {"HGETALL", "r3:h"},                          // map
+      {"HGETALL", "r3:none"},                       // empty map
+      {"SADD", "r3:s", "a"},                        //
+      {"SMEMBERS", "r3:s"},                         // set
+      {"SMEMBERS", "r3:none"},                      // empty set
+      {"ZADD", "r3:z", "1.5", "x", "2", "y"},       //
+      {"ZSCORE", "r3:z", "x"},                      // double
+      {"ZSCORE", "r3:z", "nobody"},                 // null
       {"ZRANGE", "r3:z", "0", "-1", "WITHSCORES"},  // pairs with doubles
-      {"ZINCRBY", "r3:z", "0.25", "y"},           // double
-      {"ZMSCORE", "r3:z", "x", "nobody"},         // double and null in an array
-      {"GET", "r3:none"},                         // null
-      {"HGET", "r3:h", "nope"},                   // null
-      {"LPOP", "r3:none"},                        // null
-      {"HRANDFIELD", "r3:none"},                  // null
-      {"SET", "r3:str", "v"},                     //
-      {"OBJECT", "ENCODING", "r3:str"},           //
-      {"XADD", "r3:st", "1-1", "f", "v"},         //
-      {"XINFO", "STREAM", "r3:st"},               // map with nested values
-      {"XRANGE", "r3:st", "-", "+"},              //
-      {"CLIENT", "GETNAME"},                      // null, answered by cachegate
-      {"COMMAND", "INFO", "get"},                 // RESP3 flags are a set
-      {"COMMAND", "DOCS", "get"},                 // map
-      {"COMMAND", "INFO", "nosuchcommand"},       // null in an array
+      {"ZINCRBY", "r3:z", "0.25", "y"},             // double
+      {"ZMSCORE", "r3:z", "x", "nobody"},           // double and null in an array
+      {"GET", "r3:none"},                           // null
+      {"HGET", "r3:h", "nope"},                     // null
+      {"LPOP", "r3:none"},                          // null
+      {"HRANDFIELD", "r3:none"},                    // null
+      {"SET", "r3:str", "v"},                       //
+      {"OBJECT", "ENCODING", "r3:str"},             //
+      {"XADD", "r3:st", "1-1", "f", "v"},           //
+      {"XINFO", "STREAM", "r3:st"},                 // map with nested values
+      {"XRANGE", "r3:st", "-", "+"},                //
+      {"CLIENT", "GETNAME"},                        // null, answered by cachegate
+      {"COMMAND", "INFO", "get"},                   // RESP3 flags are a set
+      {"COMMAND", "DOCS", "get"},                   // map
+      {"COMMAND", "INFO", "nosuchcommand"},         // null in an array
       {"EVAL", "redis.setresp(3); return redis.call('hgetall', KEYS[1])", "1", "r3:h"},
       {"EVAL", "redis.setresp(3); return {double=3.5}", "0"},
       {"EVAL", "redis.setresp(3); return true", "0"},  // boolean
       {"EVAL", "return nil", "0"},
-      {"LPUSH", "r3:h", "x"},                     // WRONGTYPE
-      {"GET"},                                    // arity, answered by cachegate
+      {"LPUSH", "r3:h", "x"},  // WRONGTYPE
+      {"GET"},                 // arity, answered by cachegate
       {"NOSUCH"},
   };
   for (const auto& request : same) {
@@ -149,8 +149,7 @@ TEST_CASE("replies merged from several servers use the client's RESP version",
   }
 }
 
-TEST_CASE("the very first RESP3 request to each server is answered in RESP3",
-          "[redis][resp3]") {
+TEST_CASE("the very first RESP3 request to each server is answered in RESP3", "[redis][resp3]") {
   // Nothing has asked for RESP3 yet, so cachegate has no RESP3 connection to any server: the
   // first clients' requests below are the first ones such a connection carries, on whichever
   // worker takes the client.
@@ -169,8 +168,7 @@ TEST_CASE("the very first RESP3 request to each server is answered in RESP3",
     REQUIRE(c.call({"HELLO", "3"}).rfind("%7", 0) == 0);
     for (const auto& key : keys) {
       INFO("client " << client << ", " << key);
-      CHECK(printable(c.call({"HGETALL", key})) ==
-            printable("%1\r\n$1\r\nf\r\n$1\r\nv\r\n"));
+      CHECK(printable(c.call({"HGETALL", key})) == printable("%1\r\n$1\r\nf\r\n$1\r\nv\r\n"));
     }
   }
 }
@@ -211,8 +209,8 @@ TEST_CASE("RESP2 and RESP3 clients interleaved on the same servers", "[redis][re
         failures[t] = "HELLO 3 failed";
         return;
       }
-      const std::string want_map = resp3 ? "%1\r\n$1\r\nf\r\n$1\r\nv\r\n"
-                                         : "*2\r\n$1\r\nf\r\n$1\r\nv\r\n";
+      const std::string want_map =
+          resp3 ? "%1\r\n$1\r\nf\r\n$1\r\nv\r\n" : "*2\r\n$1\r\nf\r\n$1\r\nv\r\n";
       const std::string want_null = resp3 ? "_\r\n" : "$-1\r\n";
       std::string requests;
       for (int round = 0; round < 50; ++round) {

@@ -454,19 +454,38 @@ TEST_CASE("allow.keys is a non-empty list of well-formed glob patterns", "[confi
                 {"users[0].allow.keys[0]", 12, 14, "expected a string, got a list"});
 }
 
-TEST_CASE("namespace is checked and then refused: keys are not rewritten yet", "[config][users]") {
-  require_error(user_lines({"namespace: \"tenant-a:\""}),
-                {"users[0].namespace", 11, 16, "is not supported yet"});
+TEST_CASE("namespace is read and checked", "[config][users]") {
+  const LoadResult r = require_ok(user_lines({"namespace: \"tenant-a:\""}));
+  CHECK(r.config.users[0].key_namespace == "tenant-a:");
+  // Glob characters are fine: cachegate escapes them where it builds a pattern.
+  CHECK(require_ok(user_lines({"namespace: \"t*[a]?:\""})).config.users[0].key_namespace ==
+        "t*[a]?:");
+  CHECK(require_ok(user_lines({"namespace: " + std::string(249, 'n')}))
+            .config.users[0]
+            .key_namespace.size() == 249);
   require_error(user_lines({"namespace: " + std::string(250, 'n')}),
-                {"users[0].namespace", 11, 16, "is not supported yet"});
-  require_error(user_lines({"namespace: " + std::string(251, 'n')}),
-                {"users[0].namespace", 11, 16, "is longer than 250 bytes"});
+                {"users[0].namespace", 11, 16, "is longer than 249 bytes"});
   require_error(user_lines({"namespace: \"\""}),
                 {"users[0].namespace", 11, 16, "must not be empty"});
   require_error(user_lines({"namespace: \"a b\""}),
                 {"users[0].namespace", 11, 16, "'a b' contains whitespace or control characters"});
   require_error(user_lines({"namespace: [a]"}),
                 {"users[0].namespace", 11, 16, "expected a string, got a list"});
+}
+
+TEST_CASE("a namespace must not contain a pool's hash tag characters", "[config][users]") {
+  const std::string text = R"(pools:
+  cache:
+    hash_tag: "{}"
+    listen: 127.0.0.1:22122
+    servers:
+      - 127.0.0.1:21211:1
+users:
+  - name: alice
+    namespace: "t{1}:"
+)";
+  require_error(text, {"users[0].namespace", 9, 16,
+                       "'t{1}:' contains a character of pool 'cache''s hash_tag '{}'"});
 }
 
 TEST_CASE("unknown keys in users and auth_limits get suggestions", "[config][users]") {
