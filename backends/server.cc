@@ -41,7 +41,7 @@ ServerConnection::~ServerConnection() {
 
 void ServerConnection::send(const std::string_view* pieces, size_t count,
                             protocol::ReplyShape shape, routing::ReplyHandler& handler,
-                            uint32_t cookie) {
+                            uint32_t cookie, std::chrono::milliseconds timeout) {
   auto& counters = server_.counters();
   if (state_ == State::kIdle) {
     // Connect first, so that the handshake (AUTH, SELECT, HELLO 3) is queued ahead of the request.
@@ -59,23 +59,40 @@ void ServerConnection::send(const std::string_view* pieces, size_t count,
   out_.ensure_writable(total);
   for (size_t i = 0; i < count; ++i)
     out_.append(pieces[i]);
+  const auto pool_timeout = server_.pool_config().timeout;
+  // A timeout equal to the pool's keeps the queue in deadline order, like no timeout at all.
+  const bool own_timeout = timeout.count() > 0 && timeout != pool_timeout;
+  const auto deadline = Clock::now() + (own_timeout ? timeout : pool_timeout);
   handler.add_ref();
-  pending_.push_back(
-      Pending{&handler, cookie, shape, Clock::now() + server_.pool_config().timeout});
+  pending_.push_back(Pending{&handler, cookie, shape, deadline, own_timeout});
+  if (own_timeout) ++own_timeouts_;
   ServerCounters::bump(counters.requests);
   ServerCounters::bump(counters.in_flight);
   // Connecting: sent when the connection is up.
   if (state_ == State::kConnected) loop_.defer_flush(*this);
-  // Requests join the queue in deadline order, so the timer only needs moving when it waits for
-  // something later (a connect deadline) or for nothing.
-  if (!pending_.empty() && (!timer_armed_ || pending_.front().deadline < timer_due_)) arm_timer();
+  if (own_timeouts_ == 0) {
+    // Requests with the pool's timeout join the queue in deadline order, so the timer only needs
+    // moving when it waits for something later (a connect deadline) or for nothing.
+    if (!timer_armed_ || pending_.front().deadline < timer_due_) arm_timer();
+  } else if (own_timeout && own_timeouts_ == 1) {
+    // From now on the timer must be due no later than every deadline in the queue, but so far
+    // it only watched the front: requests queued behind a handshake may be due before it.
+    const auto due = next_deadline();
+    if (!timer_armed_ || due < timer_due_) arm_timer_at(due);
+  } else if (!timer_armed_) {
+    arm_timer();
+  } else if (deadline < timer_due_) {
+    // The timer is due no later than everything queued before: this request is the earliest.
+    arm_timer_at(deadline);
+  }
 }
 
 void ServerConnection::connect() {
   if (state_ != State::kIdle) return;
   state_ = State::kConnecting;
   connect_deadline_ = Clock::now() + server_.pool_config().connect_timeout;
-  if (!timer_armed_) arm_timer();
+  // A timer left from before a reset may be due later (a request's long timeout of its own).
+  if (!timer_armed_ || connect_deadline_ < timer_due_) arm_timer();
   const auto& endpoint = server_.endpoint();
   fd_ = ::socket(endpoint.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
@@ -283,6 +300,7 @@ void ServerConnection::on_readable(bool until_eagain) {
           return;
         }
         Pending done = pending_.pop_front();
+        if (done.own_timeout) --own_timeouts_;
         auto& counters = server_.counters();
         ServerCounters::bump(counters.replies);
         ServerCounters::drop(counters.in_flight);
@@ -353,12 +371,24 @@ void ServerConnection::close_socket() {
   fd_ = -1;
 }
 
-void ServerConnection::arm_timer() {
-  // The earliest of the connect deadline (while connecting) and the oldest request's deadline:
-  // a request queued on a new connection still fails within the request timeout.
+size_t ServerConnection::earliest_pending() {
+  if (own_timeouts_ == 0) return 0;
+  size_t earliest = 0;
+  for (size_t i = 1; i < pending_.size(); ++i)
+    if (pending_[i].deadline < pending_[earliest].deadline) earliest = i;
+  return earliest;
+}
+
+ServerConnection::Clock::time_point ServerConnection::next_deadline() {
+  // The connect deadline counts too: a request queued on a new connection still fails within
+  // its timeout.
   Clock::time_point when = Clock::time_point::max();
   if (state_ == State::kConnecting) when = connect_deadline_;
-  if (!pending_.empty() && pending_.front().deadline < when) when = pending_.front().deadline;
+  if (!pending_.empty()) when = std::min(when, pending_[earliest_pending()].deadline);
+  return when;
+}
+
+void ServerConnection::arm_timer_at(Clock::time_point when) {
   if (when == Clock::time_point::max()) return;
   timer_armed_ = true;
   timer_due_ = when;
@@ -373,23 +403,32 @@ void ServerConnection::arm_timer() {
   });
 }
 
-// One timer per connection, armed for the oldest deadline and re-armed only when it fires, so a
-// request costs no timer operation of its own.
+// One timer per connection, armed for the earliest deadline and re-armed only when it fires (or
+// when a request comes with an earlier deadline than it waits for), so a request with the pool's
+// timeout costs no timer operation of its own. Replies leave the timer alone: when it fires for a
+// request already answered, it finds nothing late and waits for the next deadline.
 void ServerConnection::on_timer() {
   const auto now = Clock::now();
   if (state_ == State::kConnecting && now >= connect_deadline_) {
     ServerCounters::bump(server_.counters().connect_failures);
     reset(Failure::kConnect);
-  } else if (!pending_.empty() && now >= pending_.front().deadline) {
-    // The reply may still come, but the stream cannot be trusted to line up with requests
-    // any more: reset, and everything behind the late request fails with it.
-    ServerCounters::bump(server_.counters().timeouts);
-    reset(Failure::kTimeout);
+  } else if (!pending_.empty()) {
+    const size_t late = earliest_pending();
+    if (now >= pending_[late].deadline) {
+      // The reply may still come, but the stream cannot be trusted to line up with requests
+      // any more: reset, and everything else in flight fails with the late request.
+      ServerCounters::bump(server_.counters().timeouts);
+      reset(Failure::kTimeout, late);
+    }
   }
   if (!timer_armed_) arm_timer();
 }
 
 void ServerConnection::reset(Failure failure) {
+  reset(failure, 0);
+}
+
+void ServerConnection::reset(Failure failure, size_t late) {
   ++generation_;
   const bool had_requests = !pending_.empty();
   if (state_ == State::kConnected) ServerCounters::drop(server_.counters().connections_open);
@@ -403,23 +442,22 @@ void ServerConnection::reset(Failure failure) {
   framer_.reset();
   resp_framer_.reset();
   const bool counts = had_requests || failure == Failure::kConnect;
-  fail_pending(failure, failure == Failure::kTimeout ? Failure::kClosed : failure);
+  fail_pending(failure, failure == Failure::kTimeout ? Failure::kClosed : failure, late);
   if (counts) server_.record_failure();
 }
 
-void ServerConnection::fail_pending(Failure first, Failure rest) {
+void ServerConnection::fail_pending(Failure failure, Failure rest, size_t late) {
   // Detach the queue first: a handler may send again (to a fresh connection) while we fail.
   protocol::RingQueue<Pending> failed;
   std::swap(failed, pending_);
+  own_timeouts_ = 0;
   auto& counters = server_.counters();
-  bool is_first = true;
-  while (!failed.empty()) {
+  for (size_t position = 0; !failed.empty(); ++position) {
     Pending p = failed.pop_front();
     ServerCounters::drop(counters.in_flight);
     ServerCounters::bump(counters.failures);
-    p.handler->on_failure(p.cookie, is_first ? first : rest);
+    p.handler->on_failure(p.cookie, position == late ? failure : rest);
     p.handler->release();
-    is_first = false;
   }
 }
 
@@ -454,7 +492,8 @@ void Server::shutdown() {
 }
 
 void Server::send(const std::string_view* pieces, size_t count, protocol::ReplyShape shape,
-                  routing::ReplyHandler& handler, uint32_t cookie, uint32_t affinity) {
+                  routing::ReplyHandler& handler, uint32_t cookie, uint32_t affinity,
+                  std::chrono::milliseconds timeout) {
   if (failing_fast()) {
     ServerCounters::bump(counters_.failures);
     handler.on_failure(cookie, Failure::kUnavailable);
@@ -470,10 +509,11 @@ void Server::send(const std::string_view* pieces, size_t count, protocol::ReplyS
         resp3_connections_.emplace_back(new ServerConnection(loop_, *this, true));
     }
     resp3_connections_[affinity % resp3_connections_.size()]->send(pieces, count, shape, handler,
-                                                                   cookie);
+                                                                   cookie, timeout);
     return;
   }
-  connections_[affinity % connections_.size()]->send(pieces, count, shape, handler, cookie);
+  connections_[affinity % connections_.size()]->send(pieces, count, shape, handler, cookie,
+                                                     timeout);
 }
 
 size_t Server::connections_open() const {

@@ -3,6 +3,12 @@
 // One backend server as one worker sees it: `server_connections` persistent connections, each
 // pipelining many requests (FIFO: replies come back in request order), plus the server's health.
 //
+// Timeouts: a request gets the pool's `timeout` unless its sender gives one of its own (a route
+// rule's). When a request in flight outlives its deadline, it fails with kTimeout and its
+// connection is reset: the late reply may still come, and the stream could no longer be matched
+// to requests. Each connection has one timer, due no later than the earliest deadline that
+// matters; see ServerConnection::on_timer().
+//
 // Health, per worker: a connection that fails (refused, timed out, closed with requests in
 // flight, invalid reply) counts one failure. After a failure the server is retried at once; after
 // two or more in a row, requests fail fast for a backoff that doubles from 10 ms up to 1 s, so a
@@ -61,8 +67,9 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
   ServerConnection(Loop& loop, Server& server, bool resp3 = false);
   ~ServerConnection() override;
 
+  // `timeout` 0 (or less): the pool's.
   void send(const std::string_view* pieces, size_t count, protocol::ReplyShape shape,
-            routing::ReplyHandler& handler, uint32_t cookie);
+            routing::ReplyHandler& handler, uint32_t cookie, std::chrono::milliseconds timeout);
   // Opens the connection now if it is not open (preconnect).
   void connect();
   // Fails everything in flight with `failure` and closes; the next send reconnects.
@@ -83,6 +90,8 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
     uint32_t cookie = 0;
     protocol::ReplyShape shape = protocol::ReplyShape::kMcLine;
     Clock::time_point deadline{};
+    // Given a timeout other than the pool's: its deadline may be out of queue order.
+    bool own_timeout = false;
   };
 
   void on_connected(int error);
@@ -98,10 +107,21 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
   // recv/send through TLS when the pool has it: > 0 bytes, 0 end, < 0 with errno.
   ssize_t receive(char* data, size_t size);
   ssize_t transmit(const char* data, size_t size);
-  void arm_timer();
+  // The queue position of the request the timer watches (pending_ not empty): the front one
+  // while every request has the pool's timeout (they join in deadline order); while requests
+  // with timeouts of their own are in flight, the one with the earliest deadline, by a scan.
+  size_t earliest_pending();
+  // What the timer must wake up for: the earliest of the connect deadline while connecting and
+  // the earliest_pending() request's deadline.
+  Clock::time_point next_deadline();
+  void arm_timer() { arm_timer_at(next_deadline()); }
+  void arm_timer_at(Clock::time_point when);
   void on_timer();
   void close_socket();
-  void fail_pending(routing::Failure first, routing::Failure rest);
+  // reset(), with the request at queue position `late` as the one that failed with `failure`.
+  void reset(routing::Failure failure, size_t late);
+  // The request at queue position `late` fails with `failure`, every other one with `rest`.
+  void fail_pending(routing::Failure failure, routing::Failure rest, size_t late);
 
   Loop& loop_;
   Server& server_;
@@ -111,6 +131,9 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
   bool write_waiting_ = false;
   bool timer_armed_ = false;
   Clock::time_point timer_due_{};
+  // Requests in pending_ with own_timeout. While there are any, the timer is due no later than
+  // every deadline in pending_, not only the front one's.
+  size_t own_timeouts_ = 0;
   uint64_t timer_generation_ = 0;
   Clock::time_point connect_deadline_{};
   uint64_t generation_ = 0;  // bumped by reset(), so a handler that reset us is noticed
@@ -147,7 +170,8 @@ class Server final : public routing::Destination {
   ~Server() override;
 
   void send(const std::string_view* pieces, size_t count, protocol::ReplyShape shape,
-            routing::ReplyHandler& handler, uint32_t cookie, uint32_t affinity) override;
+            routing::ReplyHandler& handler, uint32_t cookie, uint32_t affinity,
+            std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) override;
   std::string_view name() const override { return config_.spec; }
   bool available() const override { return !failing_fast(); }
 

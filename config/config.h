@@ -148,12 +148,121 @@ struct PoolConfig {
   SourceLocation where;
 };
 
+// --- routes ----------------------------------------------------------------------------------
+
+// What a request does, for matching route rules: finer than OpClass, because replication treats
+// deletes and arithmetic apart from other writes (memcached: get/gets/mg → read; set, add, cas,
+// touch, gat, ms … → write; delete, md → delete; incr, decr, ma → arithmetic; flush_all → admin.
+// Redis: by the command table's flags; DEL/UNLINK/GETDEL delete, INCR/DECR and friends arithmetic).
+enum class RouteOp : uint8_t { kRead, kWrite, kDelete, kArithmetic, kAdmin };
+inline constexpr uint8_t route_op_bit(RouteOp op) {
+  return static_cast<uint8_t>(1u << static_cast<unsigned>(op));
+}
+inline constexpr uint8_t kAllRouteOps = 0x1f;
+
+// When a rule applies. Every condition given must hold; a rule with none is a catch-all.
+struct RouteMatch {
+  std::optional<std::string> prefix;   // the key starts with it (may be "")
+  std::string glob;                    // '*', '?', '[…]', backslash escapes; empty: any key
+  uint8_t ops = kAllRouteOps;          // route_op_bit()s
+  std::vector<std::string> listeners;  // listener names; empty: any
+  std::vector<std::string> users;      // user names; empty: any (including anonymous clients)
+  bool catch_all() const {
+    return !prefix && glob.empty() && ops == kAllRouteOps && listeners.empty() && users.empty();
+  }
+};
+
+enum class RouteKind : uint8_t {
+  kPool,       // pool: P — shard into one pool
+  kReplicate,  // replicate: {pools, mode, read, miss_failover}
+  kFailover,   // failover: [P1, P2, …]
+  kWarmup,     // warmup: {cold: A, warm: B}
+};
+// How a replicated write answers: after every pool answered (the worst reply wins), after a
+// majority agreed, or after the first (the others finish in the background).
+enum class ReplicateMode : uint8_t { kAllSync, kQuorum, kAllAsync };
+// Which pool a replicated read goes to first.
+enum class ReadPolicy : uint8_t { kFirst, kRandom, kRoundRobin, kLeastLatency };
+
+struct RouteRule {
+  RouteMatch match;
+  RouteKind kind = RouteKind::kPool;
+  // kPool: one pool; kReplicate and kFailover: in order; kWarmup: {cold, warm}. Each the name of
+  // a pool of the listener's protocol.
+  std::vector<std::string> pools;
+  ReplicateMode mode = ReplicateMode::kAllSync;
+  ReadPolicy read = ReadPolicy::kFirst;
+  bool miss_failover = false;  // kReplicate: a miss also moves a read to the next pool
+  // kFailover: writes that land on a pool other than the first keep at most this TTL (seconds).
+  std::optional<uint32_t> failover_ttl;
+  // shadow: a copy of every matching request goes to this pool; its replies are ignored.
+  std::string shadow_pool;
+  double shadow_fraction = 1.0;
+  // rewrite: this prefix comes off the client's key (keys without it are left alone), then
+  // add_prefix goes in front; keys in replies are rewritten back.
+  std::string strip_prefix;
+  std::string add_prefix;
+  std::optional<uint32_t> ttl_max;                   // ttl: {max}: writes expire within this (s)
+  std::optional<std::chrono::milliseconds> timeout;  // overrides the pools' request timeout
+  SourceLocation where;
+};
+
+struct RouteTableConfig {
+  std::string name;
+  Protocol protocol = Protocol::kMemcached;  // of its pools (all the same)
+  std::vector<RouteRule> rules;              // in the YAML's order; at least one catch-all
+  SourceLocation where;
+};
+
+inline std::string_view to_string(RouteOp op) {
+  switch (op) {
+    case RouteOp::kRead:
+      return "read";
+    case RouteOp::kWrite:
+      return "write";
+    case RouteOp::kDelete:
+      return "delete";
+    case RouteOp::kArithmetic:
+      return "arithmetic";
+    case RouteOp::kAdmin:
+      return "admin";
+  }
+  return "unknown";
+}
+inline std::string_view to_string(ReplicateMode m) {
+  switch (m) {
+    case ReplicateMode::kAllSync:
+      return "all-sync";
+    case ReplicateMode::kQuorum:
+      return "quorum";
+    case ReplicateMode::kAllAsync:
+      return "all-async";
+  }
+  return "unknown";
+}
+inline std::string_view to_string(ReadPolicy r) {
+  switch (r) {
+    case ReadPolicy::kFirst:
+      return "first";
+    case ReadPolicy::kRandom:
+      return "random";
+    case ReadPolicy::kRoundRobin:
+      return "round_robin";
+    case ReadPolicy::kLeastLatency:
+      return "least_latency";
+  }
+  return "unknown";
+}
+
 struct ListenerConfig {
   std::string name;
   std::string host;  // IP literal or hostname to bind
   uint16_t port = 0;
   Protocol protocol = Protocol::kMemcached;
-  std::string pool;  // name of a pool in Config::pools with the same protocol
+  // Exactly one of: the name of a pool in Config::pools with the same protocol, or of a route
+  // table in Config::routes with the same protocol.
+  std::string pool;
+  std::string route;
   uint32_t backlog = 1024;
   std::optional<ListenerTlsConfig> tls;
   ListenerAuth auth = ListenerAuth::kNone;
@@ -192,6 +301,7 @@ struct Config {
   std::vector<PoolConfig> pools;
   Limits limits;
   std::vector<UserConfig> users;
+  std::vector<RouteTableConfig> routes;
   // Failed logins from one client address: after auth_failures_slow of them within a minute,
   // answers to further attempts are delayed; after auth_failures_block, the address is refused
   // for auth_block_time.
@@ -210,6 +320,11 @@ struct Config {
   const PoolConfig* find_pool(std::string_view name) const {
     for (const auto& p : pools)
       if (p.name == name) return &p;
+    return nullptr;
+  }
+  const RouteTableConfig* find_route(std::string_view name) const {
+    for (const auto& r : routes)
+      if (r.name == name) return &r;
     return nullptr;
   }
 };

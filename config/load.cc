@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstring>
 #include <exception>
 #include <limits>
@@ -86,6 +88,9 @@ constexpr size_t kMaxNamespace = 249;
 // A certificate's subject CN is at most 64 characters and a DNS name 253; URIs and e-mail
 // addresses in SANs can be longer, but not this long.
 constexpr size_t kMaxTlsIdentity = 1024;
+// memcached reads an expiration time above 30 days as an absolute Unix time, so a longer TTL
+// would not mean what it says.
+constexpr int64_t kMaxTtlSeconds = int64_t{30} * 24 * 3600;
 // Users from password_file are hashed at every load; this hash never leaves the process, so it
 // needs no more cost than this (see UserConfig::password_hash).
 constexpr uint32_t kPasswordFileIterations = 10000;
@@ -105,11 +110,17 @@ constexpr std::array kClientAuths{TlsClientAuth::kNone, TlsClientAuth::kOptional
 constexpr std::array kTlsModes{TlsMode::kRequired, TlsMode::kOptional};
 constexpr std::array kListenerAuths{ListenerAuth::kNone, ListenerAuth::kRequired};
 constexpr std::array kOpClasses{OpClass::kRead, OpClass::kWrite, OpClass::kAdmin};
+constexpr std::array kRouteOps{RouteOp::kRead, RouteOp::kWrite, RouteOp::kDelete,
+                               RouteOp::kArithmetic, RouteOp::kAdmin};
+constexpr std::array kReplicateModes{ReplicateMode::kAllSync, ReplicateMode::kQuorum,
+                                     ReplicateMode::kAllAsync};
+constexpr std::array kReadPolicies{ReadPolicy::kFirst, ReadPolicy::kRandom, ReadPolicy::kRoundRobin,
+                                   ReadPolicy::kLeastLatency};
 
-constexpr std::array<std::string_view, 6> kRootKeys{"workers", "listeners",   "pools",
-                                                    "limits",  "auth_limits", "users"};
-constexpr std::array<std::string_view, 8> kListenerKeys{
-    "name", "listen", "protocol", "pool", "backlog", "tls", "auth", "max_connections"};
+constexpr std::array<std::string_view, 7> kRootKeys{"workers",     "listeners", "pools", "limits",
+                                                    "auth_limits", "users",     "routes"};
+constexpr std::array<std::string_view, 9> kListenerKeys{
+    "name", "listen", "protocol", "pool", "route", "backlog", "tls", "auth", "max_connections"};
 constexpr std::array<std::string_view, 9> kListenerTlsKeys{
     "cert",    "key",          "client_ca", "client_auth",      "min_version",
     "ciphers", "ciphersuites", "mode",      "handshake_timeout"};
@@ -124,6 +135,17 @@ constexpr std::array<std::string_view, 4> kAuthLimitKeys{"failures_slow", "failu
 constexpr std::array<std::string_view, 7> kLimitKeys{
     "item_size_max",          "request_line_max", "client_pipeline_max", "client_output_max",
     "client_output_hard_max", "reply_size_max",   "request_size_max"};
+// The keys of a route rule that say where its requests go; a rule has exactly one.
+constexpr std::array<std::string_view, 4> kRouteKinds{"pool", "replicate", "failover", "warmup"};
+constexpr std::array<std::string_view, 10> kRuleKeys{
+    "match",  "pool",   "replicate", "failover", "failover_ttl",
+    "warmup", "shadow", "rewrite",   "ttl",      "timeout"};
+constexpr std::array<std::string_view, 5> kMatchKeys{"prefix", "glob", "ops", "listener", "user"};
+constexpr std::array<std::string_view, 4> kReplicateKeys{"pools", "mode", "read", "miss_failover"};
+constexpr std::array<std::string_view, 2> kWarmupKeys{"cold", "warm"};
+constexpr std::array<std::string_view, 2> kShadowKeys{"pool", "fraction"};
+constexpr std::array<std::string_view, 2> kRewriteKeys{"strip_prefix", "add_prefix"};
+constexpr std::array<std::string_view, 1> kTtlKeys{"max"};
 constexpr std::array<std::string_view, 23> kPoolKeys{
     "protocol",
     "redis",
@@ -543,6 +565,23 @@ struct ListenerDraft {
   SourceLocation address_where;
   std::string name_path;
   std::string address_path;
+  // `route:` and an explicit `protocol:` as written, checked once the route tables are loaded.
+  std::optional<Value> route_value;
+  std::optional<Value> protocol_value;
+};
+
+// A route table with what listeners need to check against it: its protocol, unknown when none
+// of its pools could be read.
+struct RouteInfo {
+  std::string name;
+  std::optional<Protocol> protocol;
+};
+
+// A pool a route table names, and where: a table's pools must share one protocol.
+struct PoolUse {
+  const PoolInfo* pool = nullptr;
+  SourceLocation where;
+  std::string path;
 };
 
 class Loader {
@@ -594,6 +633,25 @@ class Loader {
   const std::vector<PoolConfig>* loaded_pools_ = nullptr;  // loaded before the users
   void load_allow(const Value& v, UserConfig& user);
   void check_listeners(const Value* listeners, const YAML::Node& root);
+  std::vector<Value> string_or_list(const Value& v, std::string_view what);
+  const PoolInfo* find_pool(const Value& v, const std::string& name);
+  const ListenerDraft* find_listener(std::string_view name) const;
+  std::vector<Entry> read_references(const Value& v, std::string_view what,
+                                     const std::vector<std::string_view>& known);
+  std::optional<double> read_fraction(const Value& v);
+  void load_routes(const Value* v, std::vector<RouteTableConfig>& out);
+  RouteTableConfig load_route_table(const std::string& name, const Value& v);
+  bool load_rule(const Value& v, const std::string& table, RouteRule& rule,
+                 std::vector<PoolUse>& uses);
+  void load_match(const Value& v, const std::string& table, RouteMatch& match);
+  void load_route_ops(const Value& v, uint8_t& ops);
+  std::optional<std::string> read_route_pool(const Value& v, std::vector<PoolUse>& uses);
+  std::vector<std::string> read_route_pools(const Value& v, std::vector<PoolUse>& uses);
+  void load_replicate(const Value& v, RouteRule& rule, std::vector<PoolUse>& uses);
+  void load_warmup(const Value& v, RouteRule& rule, std::vector<PoolUse>& uses);
+  void load_shadow(const Value& v, RouteRule& rule, std::vector<PoolUse>& uses);
+  void load_rewrite(const Value& v, RouteRule& rule);
+  void check_listener_routes();
 
   std::vector<ConfigError>& errors_;
   // Every pool, even one with errors, so that listeners naming it do not produce a second,
@@ -601,6 +659,8 @@ class Loader {
   std::vector<PoolInfo> pools_;
   std::vector<ListenerDraft> explicit_listeners_;
   std::vector<ListenerDraft> pool_listeners_;
+  // Every route table, even one with errors, for the same reason as pools_.
+  std::vector<RouteInfo> routes_;
   // Whether any listener was attempted: "no listeners" is reported only when none was.
   bool listener_attempted_ = false;
   // Whether some user was given a password, or a certificate identity, for `auth: required`.
@@ -614,6 +674,7 @@ class Loader {
     SourceLocation where;
   };
   std::vector<Seen> user_names_;
+  std::vector<Seen> namespaces_;  // text: the namespace; user: whose
   std::vector<Seen> user_identities_;
   // A TLS context that only checks cipher lists; made on first use.
   SslCtxPtr scratch_tls_;
@@ -907,6 +968,10 @@ void Loader::load(const YAML::Node& root, Config& config) {
   load_auth_limits(f.get("auth_limits"), config);
   load_listeners(f.get("listeners"));
   check_listeners(f.get("listeners"), root);
+  // Route rules match on listener and user names, so the tables come after both; a listener's
+  // `route:` is checked once the tables are known.
+  load_routes(f.get("routes"), config.routes);
+  check_listener_routes();
   for (auto* drafts : {&explicit_listeners_, &pool_listeners_})
     for (auto& d : *drafts)
       config.listeners.push_back(std::move(d.config));
@@ -1148,9 +1213,12 @@ void Loader::load_listener(const Value& v) {
   const Fields f = fields(v, kListenerKeys);
   ListenerDraft d;
   d.config.where = v.where();
-  for (std::string_view required : {"name", "listen", "pool"}) {
+  for (std::string_view required : {"name", "listen"}) {
     if (!f.get(required)) error(v, "missing required key " + quoted(required));
   }
+  const Value* pool_value = f.get("pool");
+  const Value* route_value = f.get("route");
+  if (!pool_value && !route_value) error(v, "missing required key 'pool' (or 'route')");
   if (const Value* x = f.get("name")) {
     if (auto name = read_name(*x)) {
       d.config.name = *name;
@@ -1195,24 +1263,23 @@ void Loader::load_listener(const Value& v) {
     }
   }
   const PoolInfo* pool = nullptr;
-  if (const Value* x = f.get("pool")) {
-    if (auto name = read_string(*x)) {
+  if (pool_value) {
+    if (auto name = read_string(*pool_value)) {
       d.config.pool = *name;
-      const auto it = std::find_if(pools_.begin(), pools_.end(),
-                                   [&](const PoolInfo& p) { return p.name == *name; });
-      if (it != pools_.end()) {
-        pool = &*it;
-      } else {
-        std::vector<std::string_view> known;
-        for (const auto& p : pools_)
-          known.push_back(p.name);
-        error(*x, "no pool named " + quoted(*name) + suggestion(*name, known));
-      }
+      pool = find_pool(*pool_value, *name);
+    }
+  }
+  if (route_value) {
+    if (pool_value) error(*route_value, "give pool or route, not both");
+    if (auto name = read_string(*route_value)) {
+      d.config.route = *name;
+      d.route_value = *route_value;
     }
   }
   if (const Value* x = f.get("protocol")) {
     if (auto protocol = read_enum(*x, kProtocols, "protocol")) {
       d.config.protocol = *protocol;
+      d.protocol_value = *x;
       if (pool && pool->protocol != *protocol) {
         error(*x, "protocol " + std::string(to_string(*protocol)) + " does not match pool " +
                       quoted(pool->name) + "'s protocol " + std::string(to_string(pool->protocol)));
@@ -1571,19 +1638,7 @@ void Loader::load_user(const Value& v, std::vector<UserConfig>& out) {
 
   if (const Value* x = f.get("tls_identity")) {
     any_identity_user_ = true;
-    std::vector<Value> items;
-    if (x->node.IsSequence()) {
-      if (x->node.size() == 0) error(*x, "must list at least one identity");
-      for (size_t i = 0; i < x->node.size(); ++i) {
-        const YAML::Node item = x->node[i];
-        items.push_back({item, item, x->path + "[" + std::to_string(i) + "]"});
-      }
-    } else if (x->node.IsScalar()) {
-      items.push_back(*x);
-    } else {
-      error(*x, "expected a string or a list of strings, got " + describe(x->node));
-    }
-    for (const Value& item : items) {
+    for (const Value& item : string_or_list(*x, "identity")) {
       const auto id = read_string(item);
       if (!id) continue;
       if (id->empty()) {
@@ -1636,6 +1691,18 @@ void Loader::load_user(const Value& v, std::vector<UserConfig>& out) {
           error(*x, quoted(*ns) + " contains a character of pool '" + tagged->name +
                         "''s hash_tag " + quoted(tagged->hash_tag));
         } else {
+          // A namespace that starts with another user's would put its keys inside that user's
+          // namespace, where that user reads, lists and overwrites them. (Users may share one.)
+          for (const auto& other : namespaces_) {
+            if (other.text == *ns) continue;
+            const bool inside = ns->compare(0, other.text.size(), other.text) == 0;
+            const bool around = other.text.compare(0, ns->size(), *ns) == 0;
+            if (!inside && !around) continue;
+            error(*x, quoted(*ns) + (inside ? " starts with " : " is the start of ") + "user " +
+                          quoted(other.user) + "'s namespace " + quoted(other.text) + " (at " +
+                          at(other.where) + "); one user would see the other's keys");
+          }
+          namespaces_.push_back(Seen{*ns, user.name, x->where()});
           user.key_namespace = *ns;
         }
       }
@@ -1693,6 +1760,521 @@ void Loader::load_allow(const Value& v, UserConfig& user) {
           user.key_patterns.push_back(*pattern);
         }
       }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// References by name, shared by listeners, users and route rules.
+
+// A string, or a non-empty list of strings: the items, each with its own path. Anything else is
+// reported and gives no items.
+std::vector<Value> Loader::string_or_list(const Value& v, std::string_view what) {
+  std::vector<Value> items;
+  if (v.node.IsSequence()) {
+    if (v.node.size() == 0) error(v, "must list at least one " + std::string(what));
+    for (size_t i = 0; i < v.node.size(); ++i) {
+      const YAML::Node item = v.node[i];
+      items.push_back({item, item, v.path + "[" + std::to_string(i) + "]"});
+    }
+  } else if (v.node.IsScalar()) {
+    items.push_back(v);
+  } else {
+    error(v, "expected a string or a list of strings, got " + describe(v.node));
+  }
+  return items;
+}
+
+// The pool `name`, written at `v`; null, with an error there, when there is none.
+const PoolInfo* Loader::find_pool(const Value& v, const std::string& name) {
+  const auto it =
+      std::find_if(pools_.begin(), pools_.end(), [&](const PoolInfo& p) { return p.name == name; });
+  if (it != pools_.end()) return &*it;
+  std::vector<std::string_view> known;
+  for (const auto& p : pools_)
+    known.push_back(p.name);
+  error(v, "no pool named " + quoted(name) + suggestion(name, known));
+  return nullptr;
+}
+
+const ListenerDraft* Loader::find_listener(std::string_view name) const {
+  for (const auto* drafts : {&explicit_listeners_, &pool_listeners_})
+    for (const auto& d : *drafts)
+      if (d.name_ok && d.config.name == name) return &d;
+  return nullptr;
+}
+
+// A name or a non-empty list of names, each one of `known` and none twice. Every name read is
+// returned with where it was written, known or not.
+std::vector<Entry> Loader::read_references(const Value& v, std::string_view what,
+                                           const std::vector<std::string_view>& known) {
+  std::vector<Entry> out;
+  for (const Value& item : string_or_list(v, what)) {
+    const auto name = read_string(item);
+    if (!name) continue;
+    const auto first =
+        std::find_if(out.begin(), out.end(), [&](const Entry& e) { return e.name == *name; });
+    if (first != out.end()) {
+      error(item, "duplicate " + std::string(what) + " " + quoted(*name) + " (first given at " +
+                      at(first->value.where()) + ")");
+      continue;
+    }
+    if (std::find(known.begin(), known.end(), *name) == known.end()) {
+      error(item, "no " + std::string(what) + " named " + quoted(*name) +
+                      (known.empty() ? " (none is defined)" : suggestion(*name, known)));
+    }
+    out.push_back({*name, item});
+  }
+  return out;
+}
+
+// A plain YAML number from 0 to 1 (0, 1, 0.25, 1e-3); quoted strings, .inf and .nan are not.
+std::optional<double> Loader::read_fraction(const Value& v) {
+  const std::string_view s = v.node.IsScalar() ? std::string_view(v.node.Scalar()) : "";
+  const bool plain = v.node.IsScalar() && (is_plain_or_tagged(v.node, "tag:yaml.org,2002:float") ||
+                                           is_plain_or_tagged(v.node, "tag:yaml.org,2002:int"));
+  const std::string_view digits = !s.empty() && s.front() == '+' ? s.substr(1) : s;
+  double value = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value,
+                                         std::chars_format::general);
+  if (!plain || digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
+      !std::isfinite(value)) {
+    error(v, "expected a number from 0.0 to 1.0, got " + describe(v.node));
+    return std::nullopt;
+  }
+  if (value < 0 || value > 1) {
+    error(v, "must be between 0.0 and 1.0, got " + std::string(s));
+    return std::nullopt;
+  }
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// routes
+//
+// How a request finds its rule (the runtime does this; loading only makes sure it always
+// succeeds and that every rule can be chosen): among the rules whose conditions all hold, the
+// one with the longest `prefix` wins, a rule without a prefix counting as length 0; among
+// equally long ones, the first in the list. So a rule after one with the same prefix (or, like
+// it, none or an empty one) and no other condition can never be chosen, and a table without a
+// catch-all would leave some requests with nowhere to go.
+
+void Loader::load_routes(const Value* v, std::vector<RouteTableConfig>& out) {
+  // An empty `routes:` (every table commented out) is the same as none.
+  if (v == nullptr || v->node.IsNull()) return;
+  if (!v->node.IsMap()) {
+    error(*v, "expected a map of route table names to lists of rules, got " + describe(v->node));
+    return;
+  }
+  for (const auto& e : entries(*v, "route table")) {
+    // A table with a bad name is still checked, so its other errors are reported too.
+    read_name({e.value.key, e.value.key, e.value.path});
+    out.push_back(load_route_table(e.name, e.value));
+  }
+}
+
+RouteTableConfig Loader::load_route_table(const std::string& name, const Value& v) {
+  RouteInfo& info = routes_.emplace_back(RouteInfo{name, std::nullopt});
+  RouteTableConfig table;
+  table.name = name;
+  table.where = location_of(v.key);
+  if (v.node.IsNull() || (v.node.IsSequence() && v.node.size() == 0)) {
+    error(v, "must list at least one rule");
+    return table;
+  }
+  if (!v.node.IsSequence()) {
+    error(v, "expected a list of rules, got " + describe(v.node));
+    return table;
+  }
+  std::vector<PoolUse> uses;
+  // Per rule: whether its conditions were read without errors. A condition that could not be
+  // read is left out, which would make the rule look broader than written.
+  std::vector<bool> known;
+  for (size_t i = 0; i < v.node.size(); ++i) {
+    const YAML::Node item = v.node[i];
+    RouteRule rule;
+    known.push_back(
+        load_rule({item, item, v.path + "[" + std::to_string(i) + "]"}, name, rule, uses));
+    table.rules.push_back(std::move(rule));
+  }
+
+  // An empty prefix matches every key, as no prefix does, and has the same length: the two
+  // compare equal here.
+  for (size_t j = 0; j < table.rules.size(); ++j) {
+    if (!known[j]) continue;
+    const std::optional<std::string>& later = table.rules[j].match.prefix;
+    for (size_t i = 0; i < j; ++i) {
+      const std::optional<std::string>& prefix = table.rules[i].match.prefix;
+      // The earlier rule with its prefix taken away: a catch-all when it has no other condition.
+      RouteMatch others = table.rules[i].match;
+      others.prefix.reset();
+      if (!known[i] || prefix.value_or("") != later.value_or("") || !others.catch_all()) continue;
+      std::string how;
+      if (prefix && later) {
+        how = "with the same prefix " + quoted(*later);
+      } else if (!prefix && !later) {
+        how = "without a prefix either";
+      } else if (prefix) {
+        how = "with an empty prefix, which matches every key as none does,";
+      } else {
+        how = "without a prefix, which matches every key as an empty one does,";
+      }
+      error(table.rules[j].where, v.path + "[" + std::to_string(j) + "]",
+            "is never chosen: " + v.path + "[" + std::to_string(i) + "] (line " +
+                std::to_string(table.rules[i].where.line) + ") comes first " + how +
+                " and no other condition, so it takes every request this rule could");
+      break;
+    }
+  }
+
+  const bool has_catch_all = std::any_of(table.rules.begin(), table.rules.end(),
+                                         [](const RouteRule& r) { return r.match.catch_all(); });
+  const bool all_known = std::all_of(known.begin(), known.end(), [](bool k) { return k; });
+  if (!has_catch_all && all_known) {
+    error(location_of(v.key), v.path,
+          "has no catch-all rule (a rule with match: {}), so some requests would have nowhere "
+          "to go");
+  }
+
+  // The table's protocol is that of the pool named first; one named later with another protocol
+  // is the mistake.
+  std::stable_sort(uses.begin(), uses.end(), [](const PoolUse& a, const PoolUse& b) {
+    return std::pair(a.where.line, a.where.column) < std::pair(b.where.line, b.where.column);
+  });
+  if (!uses.empty()) {
+    const PoolUse& first = uses.front();
+    for (const PoolUse& use : uses) {
+      if (use.pool->protocol == first.pool->protocol) continue;
+      error(use.where, use.path,
+            "pool " + quoted(use.pool->name) + " is a " +
+                std::string(to_string(use.pool->protocol)) + " pool, but pool " +
+                quoted(first.pool->name) + " (at " + at(first.where) + ") is " +
+                std::string(to_string(first.pool->protocol)) +
+                "; the pools of a route table must all have the same protocol");
+    }
+    table.protocol = first.pool->protocol;
+    info.protocol = table.protocol;
+  }
+  return table;
+}
+
+// Returns whether the rule's conditions are known: false when the rule or its match had errors.
+bool Loader::load_rule(const Value& v, const std::string& table, RouteRule& rule,
+                       std::vector<PoolUse>& uses) {
+  rule.where = v.where();
+  if (!expect_map(v)) return false;
+  const Fields f = fields(v, kRuleKeys);
+
+  bool match_known = true;
+  if (const Value* x = f.get("match")) {
+    const size_t errors_before = errors_.size();
+    // An empty `match:` (every condition commented out) is the same as none: a catch-all.
+    if (!x->node.IsNull() && expect_map(*x)) load_match(*x, table, rule.match);
+    match_known = errors_.size() == errors_before;
+  }
+
+  std::vector<const Value*> kinds;
+  for (std::string_view k : kRouteKinds)
+    if (const Value* x = f.get(k)) kinds.push_back(x);
+  std::stable_sort(kinds.begin(), kinds.end(), [](const Value* a, const Value* b) {
+    const SourceLocation wa = location_of(a->key), wb = location_of(b->key);
+    return std::pair(wa.line, wa.column) < std::pair(wb.line, wb.column);
+  });
+  if (kinds.empty()) {
+    error(v, "needs one of pool, replicate, failover or warmup: where its requests go");
+  } else if (kinds.size() > 1) {
+    std::string found;
+    for (size_t i = 0; i < kinds.size(); ++i) {
+      found += (i == 0 ? "" : i + 1 == kinds.size() ? " and " : ", ") + kinds[i]->key.Scalar();
+    }
+    error(
+        location_of(kinds[1]->key), kinds[1]->path,
+        "a rule takes exactly one of pool, replicate, failover and warmup; this one has " + found);
+  }
+  // Each one given is read, so that its own errors are reported too; read from the last to the
+  // first, so that the one written first decides the rule.
+  for (auto it = kinds.rbegin(); it != kinds.rend(); ++it) {
+    const Value& x = **it;
+    const std::string& kind = x.key.Scalar();
+    rule.pools.clear();
+    if (kind == "pool") {
+      rule.kind = RouteKind::kPool;
+      if (auto name = read_route_pool(x, uses)) rule.pools.push_back(*name);
+    } else if (kind == "replicate") {
+      rule.kind = RouteKind::kReplicate;
+      load_replicate(x, rule, uses);
+    } else if (kind == "failover") {
+      rule.kind = RouteKind::kFailover;
+      rule.pools = read_route_pools(x, uses);
+    } else {
+      rule.kind = RouteKind::kWarmup;
+      load_warmup(x, rule, uses);
+    }
+  }
+  if (const Value* x = f.get("failover_ttl")) {
+    if (!f.get("failover")) error(*x, "applies only to a rule with failover");
+    if (auto n = read_int(*x, 1, kMaxTtlSeconds)) rule.failover_ttl = static_cast<uint32_t>(*n);
+  }
+
+  if (const Value* x = f.get("shadow")) load_shadow(*x, rule, uses);
+  if (const Value* x = f.get("rewrite")) load_rewrite(*x, rule);
+  if (const Value* x = f.get("ttl")) {
+    if (expect_map(*x)) {
+      const Fields t = fields(*x, kTtlKeys);
+      if (const Value* max = t.get("max")) {
+        if (auto n = read_int(*max, 1, kMaxTtlSeconds)) rule.ttl_max = static_cast<uint32_t>(*n);
+      } else {
+        error(location_of(x->key), x->path, "missing required key 'max'");
+      }
+    }
+  }
+  if (const Value* x = f.get("timeout")) {
+    if (auto ms = read_millis(*x)) rule.timeout = *ms;
+  }
+  return match_known;
+}
+
+void Loader::load_match(const Value& v, const std::string& table, RouteMatch& match) {
+  const Fields f = fields(v, kMatchKeys);
+  if (const Value* x = f.get("prefix")) {
+    if (auto s = read_string(*x)) match.prefix = *s;
+  }
+  if (const Value* x = f.get("glob")) {
+    if (auto pattern = read_string(*x)) {
+      if (pattern->empty()) {
+        error(*x, "must not be empty (leave glob out to match every key)");
+      } else if (std::string problem = check_glob(*pattern); !problem.empty()) {
+        error(*x, "key pattern " + quoted(*pattern) + " " + problem);
+      } else {
+        match.glob = *pattern;
+      }
+    }
+  }
+  if (const Value* x = f.get("ops")) load_route_ops(*x, match.ops);
+  if (const Value* x = f.get("listener")) {
+    std::vector<std::string_view> known;
+    for (const auto* drafts : {&explicit_listeners_, &pool_listeners_})
+      for (const auto& d : *drafts)
+        if (d.name_ok) known.push_back(d.config.name);
+    for (const Entry& e : read_references(*x, "listener", known)) {
+      match.listeners.push_back(e.name);
+      // A listener that serves a pool, or another table, never brings a request here.
+      const ListenerDraft* d = find_listener(e.name);
+      if (d == nullptr || d->config.route == table) continue;
+      if (!d->config.route.empty()) {
+        error(e.value, "listener " + quoted(e.name) + " uses route table " +
+                           quoted(d->config.route) + ", so this rule never sees its requests");
+      } else if (!d->config.pool.empty()) {
+        error(e.value, "listener " + quoted(e.name) + " serves pool " + quoted(d->config.pool) +
+                           " directly, so this rule never sees its requests");
+      }
+    }
+  }
+  if (const Value* x = f.get("user")) {
+    std::vector<std::string_view> known;
+    for (const auto& u : user_names_)
+      known.push_back(u.text);
+    for (const Entry& e : read_references(*x, "user", known))
+      match.users.push_back(e.name);
+  }
+}
+
+void Loader::load_route_ops(const Value& v, uint8_t& ops) {
+  if (!v.node.IsSequence()) {
+    error(v, "expected a list of operations (read, write, delete, arithmetic, admin), got " +
+                 describe(v.node));
+    return;
+  }
+  if (v.node.size() == 0) {
+    error(v,
+          "must list at least one of read, write, delete, arithmetic, admin (leave ops out to "
+          "match every operation)");
+    return;
+  }
+  ops = 0;
+  std::vector<std::pair<RouteOp, SourceLocation>> seen;
+  for (size_t i = 0; i < v.node.size(); ++i) {
+    const YAML::Node item = v.node[i];
+    const Value iv{item, item, v.path + "[" + std::to_string(i) + "]"};
+    const auto op = read_enum(iv, kRouteOps, "operation");
+    if (!op) continue;
+    const auto first =
+        std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == *op; });
+    if (first != seen.end()) {
+      error(iv, "duplicate operation " + quoted(to_string(*op)) + " (first given at " +
+                    at(first->second) + ")");
+      continue;
+    }
+    seen.emplace_back(*op, iv.where());
+    ops |= route_op_bit(*op);
+  }
+}
+
+// One pool named by a rule: its name when it is a string, recorded in `uses` when it exists.
+std::optional<std::string> Loader::read_route_pool(const Value& v, std::vector<PoolUse>& uses) {
+  auto name = read_string(v);
+  if (!name) return std::nullopt;
+  if (const PoolInfo* pool = find_pool(v, *name)) uses.push_back({pool, v.where(), v.path});
+  return name;
+}
+
+// replicate.pools and failover: at least two different pools, in order.
+std::vector<std::string> Loader::read_route_pools(const Value& v, std::vector<PoolUse>& uses) {
+  std::vector<std::string> out;
+  if (!v.node.IsSequence()) {
+    error(v, "expected a list of pool names, got " + describe(v.node));
+    return out;
+  }
+  if (v.node.size() < 2) {
+    error(v, std::string("must list at least two pools") +
+                 (v.node.size() == 1 ? " (for one pool, write pool: instead)" : ""));
+  }
+  std::vector<SourceLocation> where;
+  for (size_t i = 0; i < v.node.size(); ++i) {
+    const YAML::Node item = v.node[i];
+    const Value iv{item, item, v.path + "[" + std::to_string(i) + "]"};
+    const auto name = read_string(iv);
+    if (!name) continue;
+    const auto first = std::find(out.begin(), out.end(), *name);
+    if (first != out.end()) {
+      error(iv, "duplicate pool " + quoted(*name) + " (first given at " +
+                    at(where[static_cast<size_t>(first - out.begin())]) + ")");
+      continue;
+    }
+    if (const PoolInfo* pool = find_pool(iv, *name)) uses.push_back({pool, iv.where(), iv.path});
+    out.push_back(*name);
+    where.push_back(iv.where());
+  }
+  return out;
+}
+
+void Loader::load_replicate(const Value& v, RouteRule& rule, std::vector<PoolUse>& uses) {
+  if (!expect_map(v)) return;
+  const Fields f = fields(v, kReplicateKeys);
+  if (const Value* x = f.get("pools")) {
+    rule.pools = read_route_pools(*x, uses);
+  } else {
+    error(location_of(v.key), v.path, "missing required key 'pools'");
+  }
+  if (const Value* x = f.get("mode")) {
+    if (auto m = read_enum(*x, kReplicateModes, "mode")) rule.mode = *m;
+  }
+  if (const Value* x = f.get("read")) {
+    if (auto r = read_enum(*x, kReadPolicies, "read policy")) rule.read = *r;
+  }
+  if (const Value* x = f.get("miss_failover")) {
+    if (auto b = read_bool(*x)) rule.miss_failover = *b;
+  }
+}
+
+void Loader::load_warmup(const Value& v, RouteRule& rule, std::vector<PoolUse>& uses) {
+  if (!expect_map(v)) return;
+  const Fields f = fields(v, kWarmupKeys);
+  std::optional<std::string> cold, warm;
+  for (std::string_view key : kWarmupKeys) {
+    const Value* x = f.get(key);
+    if (x == nullptr) {
+      error(location_of(v.key), v.path, "missing required key " + quoted(key));
+      continue;
+    }
+    (key == "cold" ? cold : warm) = read_route_pool(*x, uses);
+  }
+  if (cold && warm && *cold == *warm)
+    error(*f.get("warm"), "cold and warm must be different pools, both are " + quoted(*cold));
+  rule.pools = {cold.value_or(""), warm.value_or("")};
+}
+
+void Loader::load_shadow(const Value& v, RouteRule& rule, std::vector<PoolUse>& uses) {
+  if (!expect_map(v)) return;
+  const Fields f = fields(v, kShadowKeys);
+  if (const Value* x = f.get("pool")) {
+    if (auto name = read_route_pool(*x, uses)) {
+      rule.shadow_pool = *name;
+      // Copies sent to a pool the rule already writes to would be applied twice.
+      if (std::find(rule.pools.begin(), rule.pools.end(), *name) != rule.pools.end())
+        error(*x,
+              quoted(*name) + " is one of this rule's own pools; a shadow must be another pool");
+    }
+  } else {
+    error(location_of(v.key), v.path, "missing required key 'pool'");
+  }
+  if (const Value* x = f.get("fraction")) {
+    if (auto fraction = read_fraction(*x)) rule.shadow_fraction = *fraction;
+  }
+}
+
+void Loader::load_rewrite(const Value& v, RouteRule& rule) {
+  if (!expect_map(v)) return;
+  const Fields f = fields(v, kRewriteKeys);
+  // Whether something will be rewritten, or an error already says why not.
+  bool rewrites = false;
+  for (auto [key, field] :
+       {std::pair{"strip_prefix", &rule.strip_prefix}, std::pair{"add_prefix", &rule.add_prefix}}) {
+    const Value* x = f.get(key);
+    if (x == nullptr) continue;
+    const auto s = read_string(*x);
+    if (!s) {
+      rewrites = true;
+      continue;
+    }
+    if (!s->empty()) rewrites = true;
+    // The same limits as a user's namespace, for the same reasons.
+    if (s->size() > kMaxNamespace) {
+      error(*x, "is longer than " + std::to_string(kMaxNamespace) + " bytes");
+    } else if (has_space_or_control(*s)) {
+      error(*x, quoted(*s) + " contains whitespace or control characters");
+    } else {
+      *field = *s;
+    }
+  }
+  if (!rewrites) {
+    error(location_of(v.key), v.path,
+          "needs a non-empty strip_prefix or add_prefix (leave rewrite out to keep keys as they "
+          "are)");
+    return;
+  }
+  const Value* add = f.get("add_prefix");
+  if (add == nullptr || rule.add_prefix.empty()) return;
+  if (rule.add_prefix == rule.strip_prefix) {
+    error(*add, "is the same as strip_prefix, so no key would change");
+    return;
+  }
+  // A hash tag character in the added prefix would be found before the key's own tag and decide
+  // the server of every key of the rule.
+  std::vector<std::string> names = rule.pools;
+  if (!rule.shadow_pool.empty()) names.push_back(rule.shadow_pool);
+  for (const auto& name : names) {
+    const auto pool = std::find_if(loaded_pools_->begin(), loaded_pools_->end(),
+                                   [&](const PoolConfig& p) { return p.name == name; });
+    if (pool == loaded_pools_->end() || pool->hash_tag.empty() ||
+        rule.add_prefix.find_first_of(pool->hash_tag) == std::string::npos)
+      continue;
+    error(*add, quoted(rule.add_prefix) + " contains a character of pool '" + pool->name +
+                    "''s hash_tag " + quoted(pool->hash_tag));
+    return;
+  }
+}
+
+void Loader::check_listener_routes() {
+  std::vector<std::string_view> known;
+  for (const auto& r : routes_)
+    known.push_back(r.name);
+  for (auto& d : explicit_listeners_) {
+    if (!d.route_value) continue;
+    const auto table = std::find_if(routes_.begin(), routes_.end(),
+                                    [&](const RouteInfo& r) { return r.name == d.config.route; });
+    if (table == routes_.end()) {
+      error(*d.route_value,
+            "no route table named " + quoted(d.config.route) + suggestion(d.config.route, known));
+      continue;
+    }
+    if (!table->protocol) continue;
+    if (!d.protocol_value) {
+      d.config.protocol = *table->protocol;
+    } else if (d.config.protocol != *table->protocol) {
+      error(*d.protocol_value, "protocol " + std::string(to_string(d.config.protocol)) +
+                                   " does not match route table " + quoted(table->name) +
+                                   "'s protocol " + std::string(to_string(*table->protocol)));
     }
   }
 }

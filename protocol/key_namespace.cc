@@ -25,10 +25,15 @@ bool starts_with(std::string_view s, std::string_view prefix) {
 }
 
 // Appends `key` without `prefix` (as sent: plain, or base64 of the stored bytes).
-void append_stripped_key(std::string_view key, std::string_view prefix, bool base64,
-                         std::string& out) {
+void append_stripped_key(std::string_view key, std::string_view prefix,
+                         std::string_view replacement, bool base64, std::string& out) {
   if (!base64) {
-    out.append(starts_with(key, prefix) ? key.substr(prefix.size()) : key);
+    if (starts_with(key, prefix)) {
+      out.append(replacement);
+      out.append(key.substr(prefix.size()));
+    } else {
+      out.append(key);
+    }
     return;
   }
   char decoded[kMaxKeyLength];
@@ -38,20 +43,37 @@ void append_stripped_key(std::string_view key, std::string_view prefix, bool bas
     out.append(key);
     return;
   }
-  base64_encode(bytes.substr(prefix.size()), out);
+  std::string restored(replacement);
+  restored.append(bytes.substr(prefix.size()));
+  base64_encode(restored, out);
+}
+
+// Whether a meta reply line carries the b flag: memcached writes the key it echoes in base64
+// when the item's key is binary, whatever the request used.
+bool has_b_flag(std::string_view line, size_t flags_from) {
+  size_t token = 0;
+  while (!line.empty()) {
+    const size_t end = line.find(' ');
+    if (token >= flags_from && line.substr(0, end) == "b") return true;
+    if (end == std::string_view::npos) break;
+    line.remove_prefix(end + 1);
+    ++token;
+  }
+  return false;
 }
 
 // Appends a meta reply's header line (without its line ending) with the k flag's key stripped.
 // `flags_from` is the number of tokens before the flags (the code; VA: and its size).
 void append_meta_line(std::string_view line, size_t flags_from, std::string_view prefix,
-                      bool base64, std::string& out) {
+                      std::string_view replacement, std::string& out) {
+  const bool base64 = has_b_flag(line, flags_from);
   size_t token = 0;
   while (!line.empty()) {
     const size_t end = line.find(' ');
     const std::string_view word = line.substr(0, end);
     if (token >= flags_from && word.size() > 1 && word[0] == 'k') {
       out.push_back('k');
-      append_stripped_key(word.substr(1), prefix, base64, out);
+      append_stripped_key(word.substr(1), prefix, replacement, base64, out);
     } else {
       out.append(word);
     }
@@ -64,7 +86,8 @@ void append_meta_line(std::string_view line, size_t flags_from, std::string_view
 
 }  // namespace
 
-void strip_value_keys(std::string_view reply, std::string_view prefix, std::string& out) {
+void strip_value_keys(std::string_view reply, std::string_view prefix, std::string& out,
+                      std::string_view replacement) {
   ValueItems items(reply);
   std::string_view key, item;
   size_t consumed = 0;
@@ -72,15 +95,15 @@ void strip_value_keys(std::string_view reply, std::string_view prefix, std::stri
     // The key is the VALUE line's second word.
     const size_t key_at = static_cast<size_t>(key.data() - item.data());
     out.append(item.substr(0, key_at));
-    out.append(starts_with(key, prefix) ? key.substr(prefix.size()) : key);
+    append_stripped_key(key, prefix, replacement, false, out);
     out.append(item.substr(key_at + key.size()));
     consumed = static_cast<size_t>(item.data() + item.size() - reply.data());
   }
   out.append(reply.substr(consumed));  // END
 }
 
-void strip_meta_keys(std::string_view reply, std::string_view prefix, bool base64,
-                     std::string& out) {
+void strip_meta_keys(std::string_view reply, std::string_view prefix, std::string& out,
+                     std::string_view replacement) {
   while (!reply.empty()) {
     const size_t nl = reply.find('\n');
     if (nl == std::string_view::npos || nl == 0 || reply[nl - 1] != '\r') break;
@@ -89,7 +112,7 @@ void strip_meta_keys(std::string_view reply, std::string_view prefix, bool base6
     const std::string_view code = line.substr(0, 3);
     if (code == "VA ") {
       // VA <size> <flags>*, then the data block and CRLF, copied as they are.
-      append_meta_line(line, 2, prefix, base64, out);
+      append_meta_line(line, 2, prefix, replacement, out);
       const std::string_view digits = line.substr(3);
       uint64_t size = 0;
       std::from_chars(digits.data(), digits.data() + digits.size(), size);
@@ -98,15 +121,16 @@ void strip_meta_keys(std::string_view reply, std::string_view prefix, bool base6
       out.append(reply.substr(taken, block));
       taken = taken + block < reply.size() ? taken + block : reply.size();
     } else if (code == "ME ") {
-      // ME <key> <name=value>*
+      // ME <key> <name=value>*: the key as stored, in base64 when it is binary, unmarked.
       out.append("ME ");
       const std::string_view rest = line.substr(3);
       const size_t end = rest.find(' ');
-      append_stripped_key(rest.substr(0, end), prefix, base64, out);
+      const std::string_view key = rest.substr(0, end);
+      append_stripped_key(key, prefix, replacement, !starts_with(key, prefix), out);
       if (end != std::string_view::npos) out.append(rest.substr(end));
       out.append("\r\n");
     } else if (code == "HD " || code == "EN " || code == "NF " || code == "NS " || code == "EX ") {
-      append_meta_line(line, 1, prefix, base64, out);
+      append_meta_line(line, 1, prefix, replacement, out);
       out.append("\r\n");
     } else {
       // MN, a code without flags, errors: nothing names a key.
@@ -133,17 +157,28 @@ void append_header(std::string& out, char type, int64_t count) {
   out.append("\r\n");
 }
 
-// A bulk key without the prefix; any other element as it is.
-void append_stripped(const Value& v, std::string_view prefix, std::string& out) {
+// A bulk string `replacement` + what follows `prefix` in `key`.
+void append_replaced(std::string_view key, std::string_view prefix, std::string_view replacement,
+                     std::string& out) {
+  append_header(out, '$', static_cast<int64_t>(replacement.size() + key.size() - prefix.size()));
+  out.append(replacement);
+  out.append(key.substr(prefix.size()));
+  out.append("\r\n");
+}
+
+// A bulk key with its prefix replaced; any other element as it is.
+void append_stripped(const Value& v, std::string_view prefix, std::string_view replacement,
+                     std::string& out) {
   if (v.type == '$' && !v.is_null() && starts_with(v.payload, prefix)) {
-    append_bulk(out, v.payload.substr(prefix.size()));
+    append_replaced(v.payload, prefix, replacement, out);
   } else {
     out.append(v.raw);
   }
 }
 
 // An aggregate of keys: only those in the namespace, without it.
-bool append_key_list(const Value& list, std::string_view prefix, std::string& out) {
+bool append_key_list(const Value& list, std::string_view prefix, std::string_view replacement,
+                     std::string& out) {
   if (!list.is_aggregate() || list.is_null()) return false;
   std::string kept;
   int64_t count = 0;
@@ -152,7 +187,7 @@ bool append_key_list(const Value& list, std::string_view prefix, std::string& ou
   for (int64_t i = 0; i < list.count; ++i) {
     if (!read_value(list.raw, pos, key)) return false;
     if (key.type != '$' || key.is_null() || !starts_with(key.payload, prefix)) continue;
-    append_bulk(kept, key.payload.substr(prefix.size()));
+    append_replaced(key.payload, prefix, replacement, kept);
     ++count;
   }
   append_header(out, list.type, count);
@@ -163,7 +198,7 @@ bool append_key_list(const Value& list, std::string_view prefix, std::string& ou
 }  // namespace
 
 bool strip_reply_keys(std::string_view reply, KeyReply kind, std::string_view prefix,
-                      std::string& out) {
+                      std::string& out, std::string_view replacement) {
   size_t at = 0;
   Value top;
   if (kind == KeyReply::kNone || !read_value(reply, at, top) || !top.is_aggregate() ||
@@ -175,12 +210,12 @@ bool strip_reply_keys(std::string_view reply, KeyReply kind, std::string_view pr
     case KeyReply::kNone:
       return false;
     case KeyReply::kKeyList:
-      return append_key_list(top, prefix, out);
+      return append_key_list(top, prefix, replacement, out);
     case KeyReply::kScan: {
       if (top.count != 2 || !read_value(top.raw, pos, first) || !read_value(top.raw, pos, second))
         return false;
       std::string keys;
-      if (!append_key_list(second, prefix, keys)) return false;
+      if (!append_key_list(second, prefix, replacement, keys)) return false;
       append_header(out, top.type, 2);
       out.append(first.raw);
       out.append(keys);
@@ -190,7 +225,7 @@ bool strip_reply_keys(std::string_view reply, KeyReply kind, std::string_view pr
       if (top.count != 2 || !read_value(top.raw, pos, first) || !read_value(top.raw, pos, second))
         return false;
       append_header(out, top.type, 2);
-      append_stripped(first, prefix, out);
+      append_stripped(first, prefix, replacement, out);
       out.append(second.raw);
       return true;
     }
@@ -200,7 +235,7 @@ bool strip_reply_keys(std::string_view reply, KeyReply kind, std::string_view pr
       for (int64_t i = 0; i < top.count; ++i) {
         if (top.type == '%') {
           if (!read_value(top.raw, pos, first) || !read_value(top.raw, pos, second)) return false;
-          append_stripped(first, prefix, body);
+          append_stripped(first, prefix, replacement, body);
           body.append(second.raw);
           continue;
         }
@@ -211,7 +246,7 @@ bool strip_reply_keys(std::string_view reply, KeyReply kind, std::string_view pr
         if (!read_value(pair.raw, inner, first) || !read_value(pair.raw, inner, second))
           return false;
         append_header(body, pair.type, 2);
-        append_stripped(first, prefix, body);
+        append_stripped(first, prefix, replacement, body);
         body.append(second.raw);
       }
       append_header(out, top.type, top.count);

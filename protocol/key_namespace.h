@@ -21,14 +21,17 @@ void append_glob_escaped(std::string_view literal, std::string& out);
 
 namespace memcache {
 
-// A complete retrieval reply (VALUE items, END) with `prefix` taken off every key.
-void strip_value_keys(std::string_view reply, std::string_view prefix, std::string& out);
+// A complete retrieval reply (VALUE items, END) with `prefix` taken off every key (and
+// `replacement` put in its place: a route rule's rewrite undone).
+void strip_value_keys(std::string_view reply, std::string_view prefix, std::string& out,
+                      std::string_view replacement = {});
 
 // A complete meta reply (one reply, or a quiet request's reply and the MN after it) with `prefix`
-// taken off the key it echoes: the k flag's value and the key of an ME line. With `base64`, the
-// key was sent and is echoed in base64: it is decoded, stripped and encoded again.
-void strip_meta_keys(std::string_view reply, std::string_view prefix, bool base64,
-                     std::string& out);
+// taken off the key it echoes: the k flag's value and the key of an ME line. A key memcached
+// echoes in base64 (a binary key: the reply line has the b flag; ME lines are not marked) is
+// decoded, stripped and encoded again.
+void strip_meta_keys(std::string_view reply, std::string_view prefix, std::string& out,
+                     std::string_view replacement = {});
 
 }  // namespace memcache
 
@@ -47,7 +50,7 @@ enum class KeyReply : uint8_t {
 // leaves out alone, when the reply is not of that shape (an error, a null): it names no keys
 // and goes to the client unchanged.
 bool strip_reply_keys(std::string_view reply, KeyReply kind, std::string_view prefix,
-                      std::string& out);
+                      std::string& out, std::string_view replacement = {});
 
 }  // namespace resp
 

@@ -5,6 +5,8 @@
 #include <iterator>
 #include <utility>
 
+#include "protocol/ascii.h"
+
 namespace cachegate::protocol::redis {
 namespace {
 
@@ -36,20 +38,13 @@ constexpr bool table_is_well_formed() {
 static_assert(std::size(kCommands) == kTableCommandCount);
 static_assert(table_is_well_formed());
 
-constexpr char to_lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-constexpr char to_upper(char c) {
-  return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
 // Lower-cases `name` into `buf` (command names are ASCII; Redis compares them with strcasecmp).
 // Returns false when it cannot be any name in the table, being longer than the longest.
 template <size_t N>
 bool lower_into(std::string_view name, std::array<char, N>& buf, std::string_view& out) {
   if (name.size() > N) return false;
   for (size_t i = 0; i < name.size(); ++i) {
-    buf[i] = to_lower(name[i]);
+    buf[i] = ascii_lower(name[i]);
   }
   out = std::string_view(buf.data(), name.size());
   return true;
@@ -77,14 +72,6 @@ std::string_view c_string_prefix(std::string_view s, size_t max) {
 void map_crlf_to_spaces(std::string& s) {
   std::replace(s.begin(), s.end(), '\r', ' ');
   std::replace(s.begin(), s.end(), '\n', ' ');
-}
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (to_lower(a[i]) != to_lower(b[i])) return false;
-  }
-  return true;
 }
 
 // Redis's string2ll for a key count: "0", or a digit 1-9 followed by digits, nothing else (no
@@ -124,14 +111,14 @@ SpecResult apply_spec(const KeySpec& spec, const std::string_view* args, int64_t
       // argc+startfrom down to index 2; a keyword in the last place has no key after it.
       if (spec.startfrom > 0) {
         for (int64_t i = spec.startfrom; i < argc - 1; ++i) {
-          if (equals_ignore_case(args[i], spec.keyword)) {
+          if (iequals(args[i], spec.keyword)) {
             first = i + 1;
             break;
           }
         }
       } else {
         for (int64_t i = argc + spec.startfrom; i > 1 && i < argc; --i) {
-          if (equals_ignore_case(args[i], spec.keyword)) {
+          if (iequals(args[i], spec.keyword)) {
             first = i + 1;
             break;
           }
@@ -140,6 +127,21 @@ SpecResult apply_spec(const KeySpec& spec, const std::string_view* args, int64_t
       // An absent keyword is an option not given: no keys, and not a failure, even for an
       // incomplete spec (Redis checks that only once the keyword is found).
       if (first == 0) return SpecResult::kOk;
+      // A keyword naming one key may be given again ("STORE a STORE b"): Redis's key specs
+      // report the first, but commands such as GEORADIUS write to the last. Every one is
+      // reported, so that permissions and namespaces cover the key actually written.
+      if (spec.find_keys == FindKeys::kRange && spec.lastkey == 0 && first < argc) {
+        out.push_back(static_cast<uint32_t>(first));
+        const int64_t direction = spec.startfrom > 0 ? 1 : -1;
+        const int64_t keyword_at = first - 1;
+        for (int64_t i = direction > 0 ? first + 1 : keyword_at - 1;
+             direction > 0 ? i < argc - 1 : (i > 1 && i < argc); i += direction) {
+          if (!iequals(args[i], spec.keyword)) continue;
+          out.push_back(static_cast<uint32_t>(i + 1));
+          if (direction > 0) ++i;  // the key after it is not a keyword
+        }
+        return (spec.flags & KeySpecFlag::kIncomplete) ? SpecResult::kIncomplete : SpecResult::kOk;
+      }
       break;
     }
     case BeginSearch::kUnknown:
@@ -190,11 +192,11 @@ void sort_keys(const std::string_view* args, int64_t argc, bool read_only,
   if (read_only) return;
   int64_t store = 0;
   for (int64_t i = 2; i < argc; ++i) {
-    if (equals_ignore_case(args[i], "limit")) {
+    if (iequals(args[i], "limit")) {
       i += 2;
-    } else if (equals_ignore_case(args[i], "get") || equals_ignore_case(args[i], "by")) {
+    } else if (iequals(args[i], "get") || iequals(args[i], "by")) {
       i += 1;
-    } else if (equals_ignore_case(args[i], "store") && i + 1 < argc) {
+    } else if (iequals(args[i], "store") && i + 1 < argc) {
       store = i + 1;
       i += 1;
     }
@@ -209,15 +211,15 @@ bool migrate_keys(const std::string_view* args, int64_t argc, std::vector<uint32
   int64_t first = 3;
   int64_t count = 1;
   for (int64_t i = 6; i < argc; ++i) {
-    if (equals_ignore_case(args[i], "keys")) {
+    if (iequals(args[i], "keys")) {
       if (!args[3].empty()) return false;
       first = i + 1;
       count = argc - first;
       break;
     }
-    if (equals_ignore_case(args[i], "auth")) {
+    if (iequals(args[i], "auth")) {
       i += 1;
-    } else if (equals_ignore_case(args[i], "auth2")) {
+    } else if (iequals(args[i], "auth2")) {
       i += 2;
     }
   }
@@ -353,7 +355,7 @@ std::string unknown_subcommand_error(const CommandInfo& container, std::string_v
   out += c_string_prefix(sub, 128);
   out += "'. Try ";
   for (const char c : container.name) {
-    out += to_upper(c);
+    out += ascii_upper(c);
   }
   out += " HELP.";
   map_crlf_to_spaces(out);
@@ -396,7 +398,7 @@ uint64_t acl_category_from_name(std::string_view name) {
   };
   if (name.starts_with('@')) name.remove_prefix(1);
   for (const auto& [known, bit] : kNames) {
-    if (equals_ignore_case(name, known)) return bit;
+    if (iequals(name, known)) return bit;
   }
   return 0;
 }

@@ -40,12 +40,16 @@ bool string_to_ll(const char* p, size_t n, int64_t& out) {
   return true;
 }
 
-bool is_hex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
+bool is_hex(char c) {
+  return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+}
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   return (std::tolower(static_cast<unsigned char>(c)) - 'a') + 10;
 }
-bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+bool is_space(char c) {
+  return std::isspace(static_cast<unsigned char>(c)) != 0;
+}
 
 // redis's sdssplitargs over [p, end) (which stands for a NUL-terminated string: a NUL byte ends
 // it). Appends the unquoted arguments to `scratch` and their ranges to `spans`. False when quotes
@@ -56,7 +60,8 @@ struct Range {
 bool split_args(const char* p, const char* end, std::string& scratch, std::vector<Range>& spans) {
   auto at = [&](const char* q) { return q < end ? *q : '\0'; };
   for (;;) {
-    while (at(p) != '\0' && is_space(at(p))) ++p;
+    while (at(p) != '\0' && is_space(at(p)))
+      ++p;
     if (at(p) == '\0') return true;
     const size_t start = scratch.size();
     bool in_double = false, in_single = false, done = false;
@@ -70,12 +75,23 @@ bool split_args(const char* p, const char* end, std::string& scratch, std::vecto
           ++p;
           char e = at(p);
           switch (e) {
-            case 'n': e = '\n'; break;
-            case 'r': e = '\r'; break;
-            case 't': e = '\t'; break;
-            case 'b': e = '\b'; break;
-            case 'a': e = '\a'; break;
-            default: break;
+            case 'n':
+              e = '\n';
+              break;
+            case 'r':
+              e = '\r';
+              break;
+            case 't':
+              e = '\t';
+              break;
+            case 'b':
+              e = '\b';
+              break;
+            case 'a':
+              e = '\a';
+              break;
+            default:
+              break;
           }
           scratch.push_back(e);
         } else if (c == '"') {
@@ -104,10 +120,18 @@ bool split_args(const char* p, const char* end, std::string& scratch, std::vecto
           case '\n':
           case '\r':
           case '\t':
-          case '\0': done = true; break;
-          case '"': in_double = true; break;
-          case '\'': in_single = true; break;
-          default: scratch.push_back(c); break;
+          case '\0':
+            done = true;
+            break;
+          case '"':
+            in_double = true;
+            break;
+          case '\'':
+            in_single = true;
+            break;
+          default:
+            scratch.push_back(c);
+            break;
         }
       }
       if (at(p) != '\0') ++p;
@@ -173,7 +197,8 @@ ParseStatus RequestParser::parse_multibulk(const char* data, size_t size, Reques
   while (static_cast<int64_t>(spans_.size()) < expected_) {
     const char* cr = pos_ < size ? find_cr(pos_) : nullptr;
     if (cr == nullptr) {
-      if (size - pos_ > limits_.max_inline) return fail("Protocol error: too big bulk count string");
+      if (size - pos_ > limits_.max_inline)
+        return fail("Protocol error: too big bulk count string");
       return ParseStatus::kNeedMore;
     }
     const size_t line_end = static_cast<size_t>(cr - data);
@@ -203,7 +228,8 @@ ParseStatus RequestParser::parse_multibulk(const char* data, size_t size, Reques
   out.length = static_cast<uint32_t>(pos_);
   out.argc = static_cast<uint32_t>(spans_.size());
   args_.clear();
-  for (const Span& s : spans_) args_.emplace_back(data + s.offset, s.length);
+  for (const Span& s : spans_)
+    args_.emplace_back(data + s.offset, s.length);
   reset_state();
   return ParseStatus::kOk;
 }
@@ -230,7 +256,8 @@ ParseStatus RequestParser::parse_inline(const char* data, size_t size, Request& 
   out.is_inline = true;
   out.argc = static_cast<uint32_t>(ranges.size());
   args_.clear();
-  for (const Range& r : ranges) args_.emplace_back(inline_scratch_.data() + r.offset, r.length);
+  for (const Range& r : ranges)
+    args_.emplace_back(inline_scratch_.data() + r.offset, r.length);
   reset_state();
   return ParseStatus::kOk;
 }
@@ -249,7 +276,8 @@ ParseStatus ReplyFramer::frame(const char* data, size_t size, ReplyFrame& out) {
     if (pos_ >= size) return ParseStatus::kNeedMore;
     const size_t window = size - pos_ < kMaxReplyLine ? size - pos_ : kMaxReplyLine;
     const char* nl = static_cast<const char*>(std::memchr(data + pos_, '\n', window));
-    if (nl == nullptr) return window == kMaxReplyLine ? ParseStatus::kInvalid : ParseStatus::kNeedMore;
+    if (nl == nullptr)
+      return window == kMaxReplyLine ? ParseStatus::kInvalid : ParseStatus::kNeedMore;
     const size_t line_end = static_cast<size_t>(nl - data);  // at '\n'
     if (line_end == pos_ || data[line_end - 1] != '\r') return ParseStatus::kInvalid;
     const char type = data[pos_];
@@ -384,7 +412,8 @@ void append_header(std::string& out, char type, int64_t n) {
     v /= 10;
   } while (v != 0);
   if (n < 0) out.push_back('-');
-  while (len > 0) out.push_back(buf[--len]);
+  while (len > 0)
+    out.push_back(buf[--len]);
   out.append("\r\n");
 }
 }  // namespace
@@ -407,8 +436,12 @@ void append_error(std::string& out, std::string_view text) {
   out.append(text);
   out.append("\r\n");
 }
-void append_integer(std::string& out, int64_t value) { append_header(out, ':', value); }
-void append_null(std::string& out, int protocol) { out.append(protocol >= 3 ? "_\r\n" : "$-1\r\n"); }
+void append_integer(std::string& out, int64_t value) {
+  append_header(out, ':', value);
+}
+void append_null(std::string& out, int protocol) {
+  out.append(protocol >= 3 ? "_\r\n" : "$-1\r\n");
+}
 void append_map(std::string& out, size_t pairs, int protocol) {
   if (protocol >= 3) {
     append_header(out, '%', static_cast<int64_t>(pairs));
@@ -421,7 +454,8 @@ void append_set(std::string& out, size_t count, int protocol) {
 }
 void append_command(std::string& out, const std::string_view* args, size_t argc) {
   append_array(out, argc);
-  for (size_t i = 0; i < argc; ++i) append_bulk(out, args[i]);
+  for (size_t i = 0; i < argc; ++i)
+    append_bulk(out, args[i]);
 }
 
 }  // namespace cachegate::protocol::resp

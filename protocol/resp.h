@@ -108,9 +108,7 @@ struct Value {
   std::string_view payload;  // the text of a line type, or the body of a blob type
   int64_t count = 0;         // elements of an aggregate (maps: pairs); -1 for RESP2 nulls
   bool is_null() const { return type == '_' || count < 0; }
-  bool is_aggregate() const {
-    return type == '*' || type == '%' || type == '~' || type == '>';
-  }
+  bool is_aggregate() const { return type == '*' || type == '%' || type == '~' || type == '>'; }
 };
 
 // Reads the element at in[pos] and moves pos past it (nested elements are skipped: use
@@ -126,7 +124,7 @@ void append_bulk(std::string& out, std::string_view bytes);
 void append_simple(std::string& out, std::string_view text);
 void append_error(std::string& out, std::string_view text);  // text without '-'
 void append_integer(std::string& out, int64_t value);
-void append_null(std::string& out, int protocol);      // $-1 (RESP2) or _ (RESP3)
+void append_null(std::string& out, int protocol);               // $-1 (RESP2) or _ (RESP3)
 void append_map(std::string& out, size_t pairs, int protocol);  // *2n (RESP2) or %n (RESP3)
 void append_set(std::string& out, size_t count, int protocol);  // * (RESP2) or ~ (RESP3)
 // A request: *argc then each argument as a bulk string.

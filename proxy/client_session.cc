@@ -395,11 +395,66 @@ void ClientSession::start_login(std::string_view name, std::string password,
 
 // --- replies -----------------------------------------------------------------------------------
 
-void ClientSession::forward(uint32_t server, const std::string_view* pieces, size_t count,
-                            protocol::ReplyShape shape, bool discard, uint8_t kind, uint32_t keys) {
+void ClientSession::forward(routing::Pool& pool, uint32_t server, const std::string_view* pieces,
+                            size_t count, protocol::ReplyShape shape, bool discard, uint8_t kind,
+                            uint32_t keys) {
   const uint32_t cookie = discard ? kNoSlot : open_slot(kind, keys);
   ++in_flight_;
-  pool_.server(server).send(pieces, count, shape, *this, cookie, id_);
+  pool.server(server).send(pieces, count, shape, *this, cookie, id_);
+}
+
+// --- routes ------------------------------------------------------------------------------------
+
+ClientSession::Target ClientSession::select_route(std::string_view key, config::RouteOp op) {
+  const std::string_view user = user_ != nullptr ? std::string_view(user_->name) : "";
+  routing::RouteRule& rule = listener_.routes->select(key, op, listener_.config->name, user);
+  if (routing::Pool* pool = rule.direct_pool()) return {pool, nullptr};
+  return {&rule.primary(), &rule};
+}
+
+bool ClientSession::send_to(const Target& target, std::string_view key,
+                            const std::string_view* pieces, size_t count,
+                            protocol::ReplyShape shape, config::RouteOp op, bool discard,
+                            uint8_t kind, uint32_t keys) {
+  if (target.rule == nullptr) {
+    const uint32_t server = target.pool->server_for(key);
+    if (server == routing::Distribution::kNoServer) return false;
+    forward(*target.pool, server, pieces, count, shape, discard, kind, keys);
+    return true;
+  }
+  const uint32_t cookie = discard ? kNoSlot : open_slot(kind, keys);
+  ++in_flight_;
+  routing::route_request(*target.rule, routing::RoutedRequest{key, pieces, count, shape, op},
+                         judge(), worker_.route_counters(), *this, cookie, id_);
+  return true;
+}
+
+uint32_t ClientSession::part_target(std::string_view key, config::RouteOp op) {
+  const Target t = route_of(key, op);
+  if (t.rule != nullptr) {
+    part_targets_.push_back(PartTarget{t.pool, t.rule, 0, op});
+    return static_cast<uint32_t>(part_targets_.size() - 1);
+  }
+  const uint32_t server = t.pool->server_for(key);
+  if (server == routing::Distribution::kNoServer) return server;
+  for (uint32_t i = 0; i < part_targets_.size(); ++i) {
+    const PartTarget& p = part_targets_[i];
+    if (p.rule == nullptr && p.pool == t.pool && p.server == server) return i;
+  }
+  part_targets_.push_back(PartTarget{t.pool, nullptr, server, op});
+  return static_cast<uint32_t>(part_targets_.size() - 1);
+}
+
+void ClientSession::send_part(uint32_t target, std::string_view key, const std::string_view* pieces,
+                              size_t count, protocol::ReplyShape shape,
+                              routing::ReplyHandler& handler, uint32_t cookie, uint32_t affinity) {
+  const PartTarget t = part_targets_[target];
+  if (t.rule == nullptr) {
+    t.pool->server(t.server).send(pieces, count, shape, handler, cookie, affinity);
+    return;
+  }
+  routing::route_request(*t.rule, routing::RoutedRequest{key, pieces, count, shape, t.op}, judge(),
+                         worker_.route_counters(), handler, cookie, affinity);
 }
 
 uint32_t ClientSession::open_slot(uint8_t kind, uint32_t keys) {

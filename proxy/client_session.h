@@ -26,6 +26,8 @@
 #include "protocol/reply_shape.h"
 #include "routing/destination.h"
 #include "routing/pool.h"
+#include "routing/route_table.h"
+#include "routing/routed_request.h"
 
 namespace cachegate::backends {
 class TlsStream;
@@ -46,9 +48,12 @@ struct ListenerContext {
   // Open connections of this listener in all workers, for max_connections (touched on accept
   // and close only).
   std::atomic<uint32_t>* open_connections = nullptr;
+  // The worker's route table when the listener names a route instead of a pool.
+  routing::RouteTable* routes = nullptr;
 };
 
 class ClientSession : public routing::ReplyHandler,
+                      public routing::PartRouter,
                       public backends::Flushable,
                       public backends::Pollable {
  public:
@@ -67,6 +72,11 @@ class ClientSession : public routing::ReplyHandler,
   void on_reply(uint32_t cookie, std::string_view reply, bool error) final;
   void on_failure(uint32_t cookie, routing::Failure failure) final;
   void charge(int64_t bytes) final;
+
+  // routing::PartRouter: the parts of a split request through routes (see part_target()).
+  void send_part(uint32_t target, std::string_view key, const std::string_view* pieces,
+                 size_t count, protocol::ReplyShape shape, routing::ReplyHandler& handler,
+                 uint32_t cookie, uint32_t affinity) final;
 
   // backends::Flushable, backends::Pollable
   void flush_now() final;
@@ -104,11 +114,49 @@ class ClientSession : public routing::ReplyHandler,
   // A reply nobody waits for (kNoSlot) came back.
   virtual void on_discarded_reply(bool error) {}
 
-  // Sends a request to server `server` of the pool; its reply fills a new slot (or is discarded
-  // when `discard`).
+  // Sends a request to server `server` of the pool (the listener's, or `pool`); its reply fills
+  // a new slot (or is discarded when `discard`).
   void forward(uint32_t server, const std::string_view* pieces, size_t count,
                protocol::ReplyShape shape, bool discard = false, uint8_t kind = 0,
+               uint32_t keys = 0) {
+    forward(pool_, server, pieces, count, shape, discard, kind, keys);
+  }
+  void forward(routing::Pool& pool, uint32_t server, const std::string_view* pieces, size_t count,
+               protocol::ReplyShape shape, bool discard = false, uint8_t kind = 0,
                uint32_t keys = 0);
+
+  // Where a request goes: on a listener that names a pool, that pool; on one that names a route,
+  // the pool of the rule the request matches when it is a plain `pool:` rule, else the rule
+  // itself (replicate, failover, warm-up, shadow), with `pool` its first pool.
+  struct Target {
+    routing::Pool* pool = nullptr;
+    routing::RouteRule* rule = nullptr;
+  };
+  Target route_of(std::string_view key, config::RouteOp op) {
+    if (listener_.routes == nullptr) return {&pool_, nullptr};
+    return select_route(key, op);
+  }
+  bool routed() const { return listener_.routes != nullptr; }
+  // Sends a one-key request (`key` as servers store it) to its target; its reply fills a new
+  // slot (or is discarded). False when the target's pool has no live server for the key
+  // (nothing was sent; the caller answers).
+  bool send_to(const Target& target, std::string_view key, const std::string_view* pieces,
+               size_t count, protocol::ReplyShape shape, config::RouteOp op, bool discard = false,
+               uint8_t kind = 0, uint32_t keys = 0);
+  // Split requests on a routed listener: the target of one key, as an id for the splitter to
+  // group keys by (keys for the same server of a plain pool share one; keys taken through any
+  // other rule get one each), or Distribution::kNoServer when its pool has no live server.
+  // clear_part_targets() before each request.
+  uint32_t part_target(std::string_view key, config::RouteOp op);
+  void clear_part_targets() { part_targets_.clear(); }
+  // The one pool server a part target names, or null for a rule's target.
+  routing::Pool* part_pool(uint32_t target, uint32_t& server) const {
+    const PartTarget& t = part_targets_[target];
+    server = t.server;
+    return t.rule == nullptr ? t.pool : nullptr;
+  }
+  // How this protocol's replies read, for route rules.
+  virtual const routing::ReplyJudge& judge() const = 0;
   // A slot for a reply that a handler other than forward() will deliver under the cookie.
   uint32_t open_slot(uint8_t kind = 0, uint32_t keys = 0);
   // Counts a request handed to a fan-out with open_slot()'s cookie.
@@ -162,6 +210,15 @@ class ClientSession : public routing::ReplyHandler,
   bool closing_ = false;  // close once everything queued is written
 
  private:
+  Target select_route(std::string_view key, config::RouteOp op);
+  struct PartTarget {
+    routing::Pool* pool = nullptr;
+    routing::RouteRule* rule = nullptr;
+    uint32_t server = 0;
+    config::RouteOp op = config::RouteOp::kRead;
+  };
+  std::vector<PartTarget> part_targets_;
+
   // How bytes move: plain TCP, TLS, or not decided yet (a listener in optional TLS mode looks at
   // the first byte; a TLS handshake must finish before any request is read).
   enum class Transport : uint8_t { kPlain, kDetect, kHandshake, kTls };

@@ -16,6 +16,7 @@
 #include "config/password.h"
 #include "proxy/app.h"
 #include "proxy/log.h"
+#include "routing/explain.h"
 
 namespace {
 
@@ -27,6 +28,10 @@ constexpr const char kUsage[] =
     "                                      read a password from standard input (asked twice,\n"
     "                                      unechoed, on a terminal) and print its hash for\n"
     "                                      users[].password_hash\n"
+    "       cachegate route -c FILE --listener NAME --op OP --key KEY [--user NAME]\n"
+    "                                      print the rule a request takes and the servers its\n"
+    "                                      key reaches (OP: a command such as get or SET, or\n"
+    "                                      read, write, delete, arithmetic, admin)\n"
     "       cachegate --version            print the version\n"
     "       cachegate --help               print this help\n"
     "options:\n"
@@ -141,6 +146,44 @@ int hash_password_command(int argc, char** argv) {
   return status;
 }
 
+// `cachegate route`: route explain without starting the proxy.
+int route_command(int argc, char** argv) {
+  using namespace cachegate;
+  std::string file, listener, op, user;
+  std::optional<std::string> key;
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    std::string* target = arg == "-c" || arg == "--config" ? &file
+                          : arg == "--listener"            ? &listener
+                          : arg == "--op"                  ? &op
+                          : arg == "--user"                ? &user
+                                                           : nullptr;
+    if (arg == "--key") {
+      if (++i >= argc) return usage_error("--key needs a key");
+      key = argv[i];
+      continue;
+    }
+    if (target == nullptr) return usage_error("unknown argument '" + arg + "'");
+    if (++i >= argc) return usage_error(arg + " needs a value");
+    *target = argv[i];
+  }
+  if (file.empty() || listener.empty() || op.empty() || !key)
+    return usage_error("route needs -c FILE, --listener, --op and --key");
+  auto result = config::load_config_file(file);
+  if (!result.ok()) {
+    std::cerr << config::format_errors(result);
+    return 2;
+  }
+  std::string error;
+  const auto text = routing::explain_route(result.config, listener, op, *key, user, error);
+  if (!text) {
+    std::cerr << "cachegate: " << error << "\n";
+    return 2;
+  }
+  std::cout << *text;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -148,6 +191,7 @@ int main(int argc, char** argv) {
   // A command rather than an option: it runs instead of the proxy and takes its own arguments.
   if (argc >= 2 && std::strcmp(argv[1], "hash-password") == 0)
     return hash_password_command(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "route") == 0) return route_command(argc, argv);
   std::string config_path;
   std::string check_path;
   for (int i = 1; i < argc; ++i) {

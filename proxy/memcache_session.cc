@@ -10,6 +10,7 @@
 #include "proxy/stats.h"
 #include "proxy/worker.h"
 #include "routing/fanout.h"
+#include "routing/reply_judges.h"
 
 namespace cachegate::proxy {
 
@@ -108,7 +109,7 @@ std::string_view MemcacheSession::on_slot_reply(const Slot& s, std::string_view 
     if (!items) return reply;
     protocol::memcache::strip_value_keys(reply, ns, reply_rewrite_);
   } else {
-    protocol::memcache::strip_meta_keys(reply, ns, (s.kind & kBase64Key) != 0, reply_rewrite_);
+    protocol::memcache::strip_meta_keys(reply, ns, reply_rewrite_);
   }
   return reply_rewrite_;
 }
@@ -160,22 +161,23 @@ void MemcacheSession::dispatch_login(const Request& request, const char* frame) 
 
 namespace {
 
-// What a memcached request does, for users' permissions; nullopt for what cachegate answers.
-std::optional<config::OpClass> op_class(const Request& request, const char* frame) {
+// What a memcached request does, for route rules and users' permissions; nullopt for what
+// cachegate answers itself.
+std::optional<config::RouteOp> route_op(const Request& request, const char* frame) {
   switch (request.command) {
     case Command::kGet:
     case Command::kGets:
     case Command::kMetaDebug:
-      return config::OpClass::kRead;
+      return config::RouteOp::kRead;
     case Command::kMetaGet: {
       // mg with N (create on miss) or T (update the TTL) changes the item. Flags follow the key.
       const size_t flags_at = request.key.offset + request.key.length;
       const std::string_view line(frame + flags_at, request.line_length - flags_at);
       for (size_t i = line.find(' '); i != std::string_view::npos; i = line.find(' ', i + 1)) {
         const char flag = i + 1 < line.size() ? line[i + 1] : ' ';
-        if (flag == 'N' || flag == 'T') return config::OpClass::kWrite;
+        if (flag == 'N' || flag == 'T') return config::RouteOp::kWrite;
       }
-      return config::OpClass::kRead;
+      return config::RouteOp::kRead;
     }
     case Command::kGat:
     case Command::kGats:
@@ -185,16 +187,18 @@ std::optional<config::OpClass> op_class(const Request& request, const char* fram
     case Command::kAppend:
     case Command::kPrepend:
     case Command::kCas:
-    case Command::kDelete:
-    case Command::kIncr:
-    case Command::kDecr:
     case Command::kTouch:
     case Command::kMetaSet:
+      return config::RouteOp::kWrite;
+    case Command::kDelete:
     case Command::kMetaDelete:
+      return config::RouteOp::kDelete;
+    case Command::kIncr:
+    case Command::kDecr:
     case Command::kMetaArithmetic:
-      return config::OpClass::kWrite;
+      return config::RouteOp::kArithmetic;
     case Command::kFlushAll:
-      return config::OpClass::kAdmin;
+      return config::RouteOp::kAdmin;
     case Command::kMetaNoop:
     case Command::kVersion:
     case Command::kVerbosity:
@@ -205,12 +209,32 @@ std::optional<config::OpClass> op_class(const Request& request, const char* fram
   return std::nullopt;
 }
 
+config::OpClass op_class(config::RouteOp op) {
+  switch (op) {
+    case config::RouteOp::kRead:
+      return config::OpClass::kRead;
+    case config::RouteOp::kAdmin:
+      return config::OpClass::kAdmin;
+    case config::RouteOp::kWrite:
+    case config::RouteOp::kDelete:
+    case config::RouteOp::kArithmetic:
+      break;
+  }
+  return config::OpClass::kWrite;
+}
+
+const routing::MemcacheJudge memcache_judge;
+
 }  // namespace
 
+const routing::ReplyJudge& MemcacheSession::judge() const {
+  return memcache_judge;
+}
+
 bool MemcacheSession::permitted(const Request& request, const char* frame) {
-  const auto op = op_class(request, frame);
+  const auto op = route_op(request, frame);
   if (!op) return true;
-  if (!may(*op)) return false;
+  if (!may(op_class(*op))) return false;
   if (protocol::memcache::is_retrieval(request.command)) {
     for (const auto& key : parser_.keys())
       if (!key_allowed(key.in(frame))) return false;
@@ -258,20 +282,17 @@ void MemcacheSession::dispatch(const Request& request, const char* frame) {
       }
       const bool ns = !key_namespace().empty();
       if (ns && !namespace_key(request, frame)) return;
-      const uint32_t server = pool_.server_for(ns ? ns_key_ : request.key.in(frame));
-      if (server == routing::Distribution::kNoServer) {
-        if (!request.noreply) reply_local(kNoLiveServer);
-        return;
-      }
-      if (request.noreply || ns) {
-        // The server replies after all (noreply is taken off) and the reply is discarded, so
-        // the connection's replies stay one per request.
-        std::string_view pieces[4];
-        const size_t count = forwarded_pieces(request, frame, request.noreply, pieces);
-        forward(server, pieces, count, ReplyShape::kMcLine, request.noreply, kOther);
-      } else {
-        forward(server, &whole, 1, ReplyShape::kMcLine, false, kOther);
-      }
+      const std::string_view key = ns ? std::string_view(ns_key_) : request.key.in(frame);
+      const config::RouteOp op = *route_op(request, frame);
+      // The server replies after all (noreply is taken off) and the reply is discarded, so the
+      // connection's replies stay one per request.
+      std::string_view pieces[4] = {whole};
+      const size_t count =
+          request.noreply || ns ? forwarded_pieces(request, frame, request.noreply, pieces) : 1;
+      if (!send_to(route_of(key, op), key, pieces, count, ReplyShape::kMcLine, op, request.noreply,
+                   kOther) &&
+          !request.noreply)
+        reply_local(kNoLiveServer);
       return;
     }
 
@@ -286,26 +307,16 @@ void MemcacheSession::dispatch(const Request& request, const char* frame) {
       const std::string_view key = ns                   ? std::string_view(ns_key_)
                                    : request.base64_key ? parser_.decoded_key()
                                                         : request.key.in(frame);
-      const uint32_t server = pool_.server_for(key);
-      if (server == routing::Distribution::kNoServer) {
-        reply_local(kNoLiveServer);
-        return;
-      }
+      const config::RouteOp op = *route_op(request, frame);
       // Replies echo the key (k flag, ME): the namespace comes off again.
-      const uint8_t kind = !ns                  ? kMeta
-                           : request.base64_key ? kMeta | kStripKeys | kBase64Key
-                                                : kMeta | kStripKeys;
-      std::string_view pieces[5];
-      size_t count = 1;
-      pieces[0] = whole;
-      if (ns) count = forwarded_pieces(request, frame, false, pieces);
-      if (request.noreply) {
-        // Quiet mode: the server may send nothing; the appended mn's MN marks the end.
-        pieces[count++] = kMetaNoop;
-        forward(server, pieces, count, ReplyShape::kMcMetaQuiet, false, kind);
-      } else {
-        forward(server, pieces, count, ReplyShape::kMcMeta, false, kind);
-      }
+      const uint8_t kind = ns ? kMeta | kStripKeys : kMeta;
+      std::string_view pieces[5] = {whole};
+      size_t count = ns ? forwarded_pieces(request, frame, false, pieces) : 1;
+      // Quiet mode: the server may send nothing; the appended mn's MN marks the end.
+      if (request.noreply) pieces[count++] = kMetaNoop;
+      const ReplyShape shape = request.noreply ? ReplyShape::kMcMetaQuiet : ReplyShape::kMcMeta;
+      if (!send_to(route_of(key, op), key, pieces, count, shape, op, false, kind))
+        reply_local(kNoLiveServer);
       return;
     }
 
@@ -348,10 +359,18 @@ bool MemcacheSession::namespace_key(const Request& request, const char* frame) {
     protocol::base64_encode(ns_key_, ns_encoded_);
     length = ns_encoded_.size();
   }
-  // memcached's limit is on the key as sent to it, namespace included.
-  if (length <= protocol::memcache::kMaxKeyLength) return true;
+  // memcached's limits are on the key and the line as sent to it, namespace included.
+  const size_t line = request.line_length - request.start + (length - request.key.length);
+  std::string_view refusal;
+  if (length > protocol::memcache::kMaxKeyLength) {
+    refusal = protocol::memcache::reply::kKeyTooLong;
+  } else if (line > protocol::memcache::kMaxServerLine) {
+    refusal = protocol::memcache::reply::kLineTooLong;
+  } else {
+    return true;
+  }
   counters_.client_errors.add();
-  if (!request.noreply) reply_local(protocol::memcache::reply::kKeyTooLong);
+  if (!request.noreply) reply_local(refusal);
   return false;
 }
 
@@ -413,10 +432,16 @@ void MemcacheSession::dispatch_retrieval(const Request& original, const char* or
   const auto& keys = parser_.keys();
   counters_.cmd_get.add(keys.size());
   const std::string_view whole = forwarded_bytes(request, frame);
+  // Keys by server; on a routed listener, by target (routing::PartRouter): the server of a plain
+  // pool rule's pool, or each key on its own through any other rule.
+  const config::RouteOp op = *route_op(request, frame);
+  const bool routes = routed();
+  if (routes) clear_part_targets();
   server_of_key_.resize(keys.size());
   bool one_server = true;
   for (size_t i = 0; i < keys.size(); ++i) {
-    server_of_key_[i] = pool_.server_for(keys[i].in(frame));
+    server_of_key_[i] =
+        routes ? part_target(keys[i].in(frame), op) : pool_.server_for(keys[i].in(frame));
     if (server_of_key_[i] == routing::Distribution::kNoServer) {
       reply_local(kNoLiveServer);
       return;
@@ -429,15 +454,25 @@ void MemcacheSession::dispatch_retrieval(const Request& original, const char* or
   const bool touch = request.command == Command::kGat || request.command == Command::kGats;
   const size_t max_line = touch ? protocol::memcache::kMaxServerLine : 0;
   const size_t forwarded_line = request.line_length - request.start;
+  const uint8_t kind = kRetrieval | strip;
   if (one_server && (max_line == 0 || forwarded_line <= max_line)) {
-    forward(server_of_key_[0], &whole, 1, ReplyShape::kMcRetrieval, false, kRetrieval | strip,
-            static_cast<uint32_t>(keys.size()));
+    uint32_t server = server_of_key_[0];
+    routing::Pool* pool = routes ? part_pool(server_of_key_[0], server) : &pool_;
+    if (pool != nullptr) {
+      forward(*pool, server, &whole, 1, ReplyShape::kMcRetrieval, false, kind,
+              static_cast<uint32_t>(keys.size()));
+    } else {
+      // One key through a rule.
+      send_to(route_of(keys[0].in(frame), op), keys[0].in(frame), &whole, 1,
+              ReplyShape::kMcRetrieval, op, false, kind, 1);
+    }
     return;
   }
   if (!one_server) counters_.multiget_fanouts.add();
-  const uint32_t cookie = open_slot(kRetrieval | strip, static_cast<uint32_t>(keys.size()));
+  const uint32_t cookie = open_slot(kind, static_cast<uint32_t>(keys.size()));
   count_in_flight();
-  routing::RetrievalFanout::start(pool_, protocol::memcache::command_name(request.command),
+  routing::PartRouter& router = routes ? static_cast<routing::PartRouter&>(*this) : pool_;
+  routing::RetrievalFanout::start(router, protocol::memcache::command_name(request.command),
                                   request.exptime.in(frame), frame, keys, server_of_key_, *this,
                                   cookie, id(), max_line);
 }
@@ -454,17 +489,19 @@ void MemcacheSession::dispatch_flush_all(const Request& request, const char* fra
     }
     return;
   }
-  if (!pool_.config().allow_flush) {
+  // On a routed listener: the first pool of the rule a keyless admin request matches.
+  routing::Pool& pool = *route_of("", config::RouteOp::kAdmin).pool;
+  if (!pool.config().allow_flush) {
     counters_.flush_refused.add();
     if (!request.noreply) {
-      reply_local("CLIENT_ERROR flush_all is disabled for pool '" + pool_.config().name +
+      reply_local("CLIENT_ERROR flush_all is disabled for pool '" + pool.config().name +
                   "' (set allow_flush: true to enable it)\r\n");
     }
     return;
   }
   // A server known to be down would leave the flush half done: refuse before sending any part.
-  for (uint32_t s = 0; s < pool_.size(); ++s) {
-    if (!pool_.server(s).available()) {
+  for (uint32_t s = 0; s < pool.size(); ++s) {
+    if (!pool.server(s).available()) {
       if (!request.noreply) reply_local(failure_reply(routing::Failure::kUnavailable));
       return;
     }
@@ -481,7 +518,7 @@ void MemcacheSession::dispatch_flush_all(const Request& request, const char* fra
   }
   const uint32_t cookie = request.noreply ? kNoSlot : open_slot(kOther);
   count_in_flight();
-  routing::Broadcast::start(pool_, pieces, count, ReplyShape::kMcLine, *this, cookie, id());
+  routing::Broadcast::start(pool, pieces, count, ReplyShape::kMcLine, *this, cookie, id());
 }
 
 void MemcacheSession::answer_stats(const Request& request, const char* frame) {

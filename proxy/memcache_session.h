@@ -30,12 +30,12 @@ class MemcacheSession final : public ClientSession {
   enum SlotKind : uint8_t { kOther = 0, kRetrieval = 1, kMeta = 2 };
   static constexpr uint8_t kKindMask = 3;
   static constexpr uint8_t kStripKeys = 4;  // the reply names keys in the user's namespace
-  static constexpr uint8_t kBase64Key = 8;  // … in base64 (meta b flag)
 
   void process_input() override;
   std::string failure_reply(routing::Failure failure) override;
   std::string_view on_slot_reply(const Slot& slot, std::string_view reply, bool error) override;
   void on_discarded_reply(bool error) override;
+  const routing::ReplyJudge& judge() const override;
 
   void dispatch(const protocol::memcache::Request& request, const char* frame);
   void dispatch_login(const protocol::memcache::Request& request, const char* frame);
@@ -45,7 +45,7 @@ class MemcacheSession final : public ClientSession {
   void answer_stats(const protocol::memcache::Request& request, const char* frame);
   // A one-key request with the user's namespace: sets ns_key_ to the key as stored (what is
   // hashed) and, for a base64 key, ns_encoded_ to its encoding. False, after answering the
-  // client, when the key would be too long.
+  // client, when the key or the line would be too long for memcached.
   bool namespace_key(const protocol::memcache::Request& request, const char* frame);
   // The request's bytes as forwarded, in pieces: the namespace put in front of its key (when
   // the user has one), the noreply token dropped (`drop_noreply`). Returns the piece count (4 at

@@ -5,43 +5,59 @@
 #include <cstring>
 
 #include "cachegate/version.h"
+#include "protocol/ascii.h"
 #include "protocol/key_namespace.h"
 #include "proxy/counters.h"
 #include "proxy/stats.h"
 #include "proxy/worker.h"
+#include "routing/reply_judges.h"
 #include "routing/resp_fanout.h"
 
 namespace cachegate::proxy {
 
 namespace resp = protocol::resp;
 namespace redis = protocol::redis;
+using protocol::iequals;
+using protocol::upper;
 using routing::RedisPolicy;
 using routing::RedisRoute;
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
 
 bool parse_int(std::string_view s, int64_t& out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc() && p == s.data() + s.size() && !s.empty();
 }
 
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
+constexpr std::string_view kCrossSlot = "CROSSSLOT Keys in request don't hash to the same slot";
+
+const routing::RedisJudge redis_judge;
+
+uint32_t first_live_server(const routing::Pool& pool) {
+  for (uint32_t s = 0; s < pool.size(); ++s)
+    if (pool.is_live(s)) return s;
+  return routing::Distribution::kNoServer;
 }
 
-constexpr std::string_view kCrossSlot = "CROSSSLOT Keys in request don't hash to the same slot";
+// What a command does, for route rules and users' permissions. Server administration (Redis's
+// admin flag), whole-pool commands, and scripts (which can reach any key of their server from
+// inside) are admin operations; commands on keys are reads or writes by Redis's write flag,
+// including the @dangerous ones whose danger is the keys they touch (SORT, RESTORE), which the
+// key patterns cover. Among writes, those that remove keys are deletes and the counters
+// arithmetic, so route rules can treat them apart.
+config::RouteOp route_op(const redis::CommandInfo& command, const RedisPolicy& policy) {
+  if (command.has(redis::CommandFlag::kAdmin) || policy.route == RedisRoute::kAllServers ||
+      policy.route == RedisRoute::kOneServer || policy.route == RedisRoute::kScan ||
+      command.in_category(redis::AclCategory::kScripting))
+    return config::RouteOp::kAdmin;
+  if (!command.has(redis::CommandFlag::kWrite)) return config::RouteOp::kRead;
+  const std::string_view name = command.name;
+  if (name == "del" || name == "unlink" || name == "getdel") return config::RouteOp::kDelete;
+  if (name == "incr" || name == "incrby" || name == "decr" || name == "decrby" ||
+      name == "incrbyfloat" || name == "hincrby" || name == "hincrbyfloat" || name == "zincrby")
+    return config::RouteOp::kArithmetic;
+  return config::RouteOp::kWrite;
+}
 
 }  // namespace
 
@@ -143,6 +159,7 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
       !redis::key_positions(command, args_, argc_, key_index_))
     key_index_.clear();
   reply_keys_ = 0;
+  op_ = route_op(command, policy);
   if (user_ != nullptr && policy.route != RedisRoute::kLocal &&
       policy.route != RedisRoute::kUnsupported &&
       (!permitted(command, policy) ||
@@ -158,9 +175,10 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
     case RedisRoute::kAllServers:
       return route_all(command, policy);
     case RedisRoute::kOneServer: {
-      const uint32_t server = first_live_server();
+      routing::Pool& pool = *route_of("", op_).pool;
+      const uint32_t server = first_live_server(pool);
       if (server == routing::Distribution::kNoServer) return reply_error(failure_reply_text());
-      return forward_to(server);
+      return forward_to(pool, server);
     }
     case RedisRoute::kScan:
       return route_scan();
@@ -177,12 +195,9 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
 // the @dangerous ones whose danger is the keys they touch (SORT, RESTORE), which the key
 // patterns cover.
 bool RedisSession::permitted(const redis::CommandInfo& command, const RedisPolicy& policy) {
-  config::OpClass op =
-      command.has(redis::CommandFlag::kWrite) ? config::OpClass::kWrite : config::OpClass::kRead;
-  if (command.has(redis::CommandFlag::kAdmin) || policy.route == RedisRoute::kAllServers ||
-      policy.route == RedisRoute::kOneServer || policy.route == RedisRoute::kScan ||
-      command.in_category(redis::AclCategory::kScripting))
-    op = config::OpClass::kAdmin;
+  const config::OpClass op = op_ == config::RouteOp::kRead    ? config::OpClass::kRead
+                             : op_ == config::RouteOp::kAdmin ? config::OpClass::kAdmin
+                                                              : config::OpClass::kWrite;
   if (!may(op)) {
     counters_.permission_denied.add();
     std::string name(command.name);
@@ -216,6 +231,10 @@ bool RedisSession::apply_namespace(const redis::CommandInfo& command, const Redi
     why = "it would remove every namespace's keys";
   } else if (name == "randomkey" || name == "dbsize") {
     why = "it would see every namespace's keys";
+  } else if (command.has(redis::CommandFlag::kAdmin) ||
+             (policy.route == RedisRoute::kAllServers && name != "keys")) {
+    // CONFIG SET can evict or lock out every namespace, INFO counts every namespace's keys.
+    why = "it reaches the servers beyond the namespace";
   } else if (command.in_category(redis::AclCategory::kScripting)) {
     why = "a script can reach keys outside the namespace";
   } else if (keys_route && key_index_.empty()) {
@@ -283,6 +302,10 @@ bool RedisSession::apply_namespace(const redis::CommandInfo& command, const Redi
   return true;
 }
 
+const routing::ReplyJudge& RedisSession::judge() const {
+  return redis_judge;
+}
+
 std::string_view RedisSession::on_slot_reply(const Slot& s, std::string_view reply, bool error) {
   if (s.kind == 0 || s.user == nullptr || error) return reply;
   reply_rewrite_.clear();
@@ -294,21 +317,15 @@ std::string_view RedisSession::on_slot_reply(const Slot& s, std::string_view rep
 
 // --- routing -----------------------------------------------------------------------------------
 
-void RedisSession::forward_to(uint32_t server) {
-  forward(server, &request_bytes_, 1, shape(), false, reply_keys_);
-}
-
-uint32_t RedisSession::first_live_server() const {
-  for (uint32_t s = 0; s < pool_.size(); ++s)
-    if (pool_.is_live(s)) return s;
-  return routing::Distribution::kNoServer;
+void RedisSession::forward_to(routing::Pool& pool, uint32_t server) {
+  forward(pool, server, &request_bytes_, 1, shape(), false, reply_keys_);
 }
 
 void RedisSession::route_keyed(const redis::CommandInfo& command) {
   if (key_index_.empty()) {
-    const uint32_t server = pool_.server_for("");
-    if (server == routing::Distribution::kNoServer) return reply_error(failure_reply_text());
-    return forward_to(server);
+    if (!send_to(route_of("", op_), "", &request_bytes_, 1, shape(), op_, false, reply_keys_))
+      reply_error(failure_reply_text());
+    return;
   }
   // SORT's BY and GET patterns name keys only known at run time, from the sorted values; on a
   // pool they would silently read another server's empty keyspace.
@@ -322,65 +339,111 @@ void RedisSession::route_keyed(const redis::CommandInfo& command) {
       }
     }
   }
-  uint32_t server = routing::Distribution::kNoServer;
-  for (size_t i = 0; i < key_index_.size(); ++i) {
-    const uint32_t s = pool_.server_for(args_[key_index_[i]]);
-    if (s == routing::Distribution::kNoServer) return reply_error(failure_reply_text());
-    if (i > 0 && s != server) {
-      counters_.redis_crossslot.add();
-      return reply_error(kCrossSlot);
-    }
-    server = s;
+  // COPY … DB n writes into another database of the server, which may be another pool's.
+  if (command.name == "copy") {
+    for (size_t i = 3; i < argc_; ++i)
+      if (iequals(args_[i], "db"))
+        return reply_error(
+            "ERR COPY with DB is not supported by cachegate: each pool is one database");
   }
-  forward_to(server);
+  const std::string_view first = args_[key_index_[0]];
+  const Target target = route_of(first, op_);
+  if (key_index_.size() > 1) {
+    // Every key must take the same route, and be on one server in each pool it reaches.
+    for (size_t i = 1; i < key_index_.size(); ++i) {
+      const Target t = route_of(args_[key_index_[i]], op_);
+      if (t.pool != target.pool || t.rule != target.rule) {
+        counters_.redis_crossslot.add();
+        return reply_error(kCrossSlot);
+      }
+    }
+    const size_t pools = target.rule != nullptr ? target.rule->pools.size() : 1;
+    for (size_t p = 0; p < pools; ++p) {
+      routing::Pool& pool = target.rule != nullptr ? *target.rule->pools[p] : *target.pool;
+      const uint32_t server = pool.server_for(first);
+      for (size_t i = 1; i < key_index_.size(); ++i) {
+        const uint32_t s = pool.server_for(args_[key_index_[i]]);
+        if (s == routing::Distribution::kNoServer || server == routing::Distribution::kNoServer)
+          continue;
+        if (s != server) {
+          counters_.redis_crossslot.add();
+          return reply_error(kCrossSlot);
+        }
+      }
+    }
+  }
+  if (!send_to(target, first, &request_bytes_, 1, shape(), op_, false, reply_keys_))
+    reply_error(failure_reply_text());
 }
 
 void RedisSession::route_split(const redis::CommandInfo& command, const RedisPolicy& policy) {
   if (key_index_.empty()) return route_keyed(command);
+  // Keys by server; on a routed listener, by target (routing::PartRouter): the server of a plain
+  // pool rule's pool, or each key on its own through any other rule.
+  const bool routes = routed();
+  if (routes) clear_part_targets();
   server_of_key_.resize(key_index_.size());
   bool one_server = true;
   for (size_t i = 0; i < key_index_.size(); ++i) {
-    server_of_key_[i] = pool_.server_for(args_[key_index_[i]]);
+    const std::string_view key = args_[key_index_[i]];
+    server_of_key_[i] = routes ? part_target(key, op_) : pool_.server_for(key);
     if (server_of_key_[i] == routing::Distribution::kNoServer)
       return reply_error(failure_reply_text());
     one_server = one_server && server_of_key_[i] == server_of_key_[0];
   }
-  if (one_server) return forward_to(server_of_key_[0]);
-  for (uint32_t s : server_of_key_)
-    if (!pool_.server(s).available())
+  if (one_server) {
+    uint32_t server = server_of_key_[0];
+    routing::Pool* pool = routes ? part_pool(server_of_key_[0], server) : &pool_;
+    if (pool != nullptr) return forward_to(*pool, server);
+    // One key through a rule.
+    const std::string_view key = args_[key_index_[0]];
+    send_to(route_of(key, op_), key, &request_bytes_, 1, shape(), op_, false, reply_keys_);
+    return;
+  }
+  // A server known to be down would leave the request half done: refuse before sending any
+  // part (parts through other rules fail or fail over there).
+  for (uint32_t target : server_of_key_) {
+    uint32_t server = target;
+    routing::Pool* pool = routes ? part_pool(target, server) : &pool_;
+    if (pool != nullptr && !pool->server(server).available())
       return reply_local(failure_reply(routing::Failure::kUnavailable));
+  }
   counters_.multiget_fanouts.add();
   const uint32_t cookie = open_slot();
   count_in_flight();
-  routing::RespFanout::start_keyed(pool_, args_, argc_, key_index_, server_of_key_,
+  routing::PartRouter& router = routes ? static_cast<routing::PartRouter&>(*this) : pool_;
+  routing::RespFanout::start_keyed(router, args_, argc_, key_index_, server_of_key_,
                                    command.name == "mset", policy.merge, shape(), *this, cookie,
                                    id());
 }
 
 void RedisSession::route_all(const redis::CommandInfo& command, const RedisPolicy& policy) {
-  if (policy.flush && !pool_.config().allow_flush) {
+  // On a routed listener: the first pool of the rule a keyless request matches.
+  routing::Pool& pool = *route_of("", op_).pool;
+  if (policy.flush && !pool.config().allow_flush) {
     counters_.flush_refused.add();
     return reply_error("ERR " + upper(command.name) + " is disabled for pool '" +
-                       pool_.config().name + "' (set allow_flush: true to enable it)");
+                       pool.config().name + "' (set allow_flush: true to enable it)");
   }
-  for (uint32_t s = 0; s < pool_.size(); ++s)
-    if (!pool_.server(s).available())
+  for (uint32_t s = 0; s < pool.size(); ++s)
+    if (!pool.server(s).available())
       return reply_local(failure_reply(routing::Failure::kUnavailable));
   const uint32_t cookie = open_slot(reply_keys_);
   count_in_flight();
   const std::string prefix = policy.merge == routing::RespMerge::kInfo ? info_section() : "";
-  routing::RespFanout::start_pool(pool_, request_bytes_, policy.merge, shape(), protocol_, prefix,
+  routing::RespFanout::start_pool(pool, request_bytes_, policy.merge, shape(), protocol_, prefix,
                                   *this, cookie, id());
 }
 
 void RedisSession::route_scan() {
+  routing::Pool& pool = *route_of("", op_).pool;
   routing::ScanCursor cursor;
-  if (!routing::decode_scan_cursor(args_[1], pool_.size(), cursor))
+  if (!routing::decode_scan_cursor(args_[1], pool.size(), cursor))
     return reply_error("ERR invalid cursor");
-  if (!pool_.is_live(cursor.server)) return reply_error(failure_reply_text());
+  if (!pool.is_live(cursor.server)) return reply_error(failure_reply_text());
   const uint32_t cookie = open_slot(reply_keys_);
   count_in_flight();
-  routing::ScanRequest::start(pool_, cursor, args_ + 2, argc_ - 2, shape(), *this, cookie, id());
+  routing::ScanRequest::start(pool, cursor, args_ + 2, argc_ - 2, shape(), *this, cookie, id());
 }
 
 // --- answered here -----------------------------------------------------------------------------
@@ -726,6 +789,8 @@ std::string RedisSession::info_section() const {
   };
   for (const auto& [name, field] : figures)
     text += std::string(name) + ":" + std::to_string(total(registry, field)) + "\r\n";
+  for (const auto& [name, value] : route_figures(registry))
+    text += std::string(name) + ":" + std::to_string(value) + "\r\n";
   text += "\r\n";
   return text;
 }

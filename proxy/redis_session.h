@@ -32,6 +32,7 @@ class RedisSession final : public ClientSession {
   void process_input() override;
   std::string failure_reply(routing::Failure failure) override;
   std::string_view on_slot_reply(const Slot& slot, std::string_view reply, bool error) override;
+  const routing::ReplyJudge& judge() const override;
   std::string failure_reply_text() const;  // every server of the pool ejected
 
   void dispatch(const protocol::resp::Request& request, const char* bytes);
@@ -42,7 +43,7 @@ class RedisSession final : public ClientSession {
   // confine to the namespace (FLUSHALL, RANDOMKEY, scripts, …).
   bool apply_namespace(const protocol::redis::CommandInfo& command,
                        const routing::RedisPolicy& policy);
-  void forward_to(uint32_t server);
+  void forward_to(routing::Pool& pool, uint32_t server);
   void route_keyed(const protocol::redis::CommandInfo& command);
   void route_split(const protocol::redis::CommandInfo& command, const routing::RedisPolicy& policy);
   void route_all(const protocol::redis::CommandInfo& command, const routing::RedisPolicy& policy);
@@ -55,7 +56,6 @@ class RedisSession final : public ClientSession {
   void answer_command();
   void answer_client(const protocol::redis::CommandInfo& command);
   void reply_error(std::string_view text);  // text without '-' and CRLF
-  uint32_t first_live_server() const;
   std::string info_section() const;
   uint64_t client_id() const;
   protocol::ReplyShape shape() const {
@@ -77,6 +77,7 @@ class RedisSession final : public ClientSession {
   std::vector<std::string_view> ns_args_;
   std::string ns_bytes_;
   uint8_t reply_keys_ = 0;
+  config::RouteOp op_ = config::RouteOp::kRead;  // the request's, for routes and permissions
   std::string reply_rewrite_;
   int protocol_ = 2;
   std::string name_;  // CLIENT SETNAME

@@ -48,6 +48,28 @@ uint64_t total(const Registry& registry, Counter WorkerCounters::*field) {
   return sum;
 }
 
+std::vector<std::pair<std::string_view, uint64_t>> route_figures(const Registry& registry) {
+  using routing::RouteCounters;
+  static constexpr std::pair<std::string_view, std::atomic<uint64_t> RouteCounters::*> kFields[] = {
+      {"route_requests", &RouteCounters::routed},
+      {"route_replica_failures", &RouteCounters::replica_failures},
+      {"route_failovers", &RouteCounters::failovers},
+      {"route_async_pending", &RouteCounters::async_pending},
+      {"route_async_dropped", &RouteCounters::async_dropped},
+      {"route_shadow_sent", &RouteCounters::shadow_sent},
+      {"route_shadow_failures", &RouteCounters::shadow_failures},
+      {"route_shadow_dropped", &RouteCounters::shadow_dropped},
+      {"route_warmup_fills", &RouteCounters::warmup_fills}};
+  std::vector<std::pair<std::string_view, uint64_t>> out;
+  for (const auto& [name, field] : kFields) {
+    uint64_t sum = 0;
+    for (Worker* w : registry.workers())
+      sum += (w->route_counters().*field).load(std::memory_order_relaxed);
+    out.emplace_back(name, sum);
+  }
+  return out;
+}
+
 std::string_view version_reply() {
   static const std::string reply = std::string("VERSION 1.6.0-cachegate-") + kVersion + "\r\n";
   return reply;
@@ -107,6 +129,8 @@ bool render_memcache_stats(Worker& worker, std::string_view args, std::string& o
     stat(out, "cachegate_auth_denied", sum(registry, &WorkerCounters::auth_denied));
     stat(out, "cachegate_permission_denied", sum(registry, &WorkerCounters::permission_denied));
     stat(out, "cachegate_accept_errors", sum(registry, &WorkerCounters::accept_errors));
+    for (const auto& [name, value] : route_figures(registry))
+      stat(out, "cachegate_" + std::string(name), value);
     uint64_t servers = 0, ejected = 0, connections = 0, requests = 0, failures = 0, timeouts = 0;
     for (Worker* w : registry.workers()) {
       for (const auto& pool : w->pools()) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace cachegate::proxy {
@@ -37,6 +38,9 @@ std::string_view version_reply();
 
 // Renders `stats <args>` into `out` (STAT lines and END). `args` empty: general figures;
 // "servers": one block per backend server. Returns false for any other group.
+// The route layer's counters (routing::RouteCounters) summed over the workers, by name.
+std::vector<std::pair<std::string_view, uint64_t>> route_figures(const Registry& registry);
+
 bool render_memcache_stats(Worker& worker, std::string_view args, std::string& out);
 
 }  // namespace cachegate::proxy

@@ -54,13 +54,30 @@ Worker::Worker(unsigned index, const config::Config& config,
     for (auto& server : runtime.servers)
       server->set_observer(runtime.pool.get());
   }
+  auto pool_named = [this, &config](std::string_view name) -> routing::Pool* {
+    for (size_t p = 0; p < config.pools.size(); ++p)
+      if (config.pools[p].name == name) return pools_[p].pool.get();
+    return nullptr;
+  };
+  for (const auto& table : config.routes)
+    routes_.push_back(std::make_unique<routing::RouteTable>(table, pool_named));
   listeners_.resize(config.listeners.size());
   for (size_t l = 0; l < config.listeners.size(); ++l) {
     const auto& listener = config.listeners[l];
     listeners_[l].config = &listener;
     listeners_[l].context = listener_contexts.at(l);
-    for (size_t p = 0; p < config.pools.size(); ++p)
-      if (config.pools[p].name == listener.pool) listeners_[l].pool = pools_[p].pool.get();
+    if (!listener.route.empty()) {
+      for (size_t r = 0; r < config.routes.size(); ++r)
+        if (config.routes[r].name == listener.route)
+          listeners_[l].context.routes = routes_[r].get();
+      // The pool of what names no key, for an anonymous client: where the session starts.
+      listeners_[l].pool =
+          &listeners_[l]
+               .context.routes->select("", config::RouteOp::kAdmin, listener.name, "")
+               .primary();
+    } else {
+      listeners_[l].pool = pool_named(listener.pool);
+    }
   }
 }
 

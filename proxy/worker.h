@@ -19,6 +19,8 @@
 #include "proxy/client_session.h"
 #include "proxy/counters.h"
 #include "routing/pool.h"
+#include "routing/route_table.h"
+#include "routing/routed_request.h"
 
 namespace cachegate::proxy {
 
@@ -68,6 +70,8 @@ class Worker {
     std::unique_ptr<routing::Pool> pool;
   };
   const std::vector<PoolRuntime>& pools() const { return pools_; }
+  routing::RouteCounters& route_counters() { return route_counters_; }
+  const routing::RouteCounters& route_counters() const { return route_counters_; }
 
   void add_session(ClientSession* session);
   void remove_session(ClientSession* session);
@@ -95,6 +99,9 @@ class Worker {
   std::unique_ptr<backends::Loop> loop_;
   WorkerCounters counters_;
   std::vector<PoolRuntime> pools_;
+  // config_.routes[i] with this worker's pools.
+  std::vector<std::unique_ptr<routing::RouteTable>> routes_;
+  routing::RouteCounters route_counters_;
   std::vector<ListenerRuntime> listeners_;
   ClientSession* sessions_ = nullptr;
   uint32_t next_session_id_ = 0;

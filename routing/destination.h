@@ -4,6 +4,7 @@
 // combine; a Destination (implemented in backends/) carries it to one server and brings back
 // exactly one reply or one failure. Nothing here knows about sockets.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -15,7 +16,7 @@ namespace cachegate::routing {
 
 // Why a request got no reply from its server.
 enum class Failure : uint8_t {
-  kTimeout,      // no reply within the pool's timeout; the connection was reset
+  kTimeout,      // no reply within the request's timeout; the connection was reset
   kConnect,      // could not connect (refused, unreachable, connect timeout)
   kClosed,       // the connection broke (or was reset) with the request in flight
   kUnavailable,  // the server is backing off after failures; not tried
@@ -50,9 +51,13 @@ class Destination {
   // of `shape`. Exactly one of handler.on_reply/on_failure follows, possibly before send()
   // returns (a server that is backing off fails fast). Requests with the same `affinity` use the
   // same connection, so their order is kept. The bytes are copied; the pieces need not outlive
-  // the call. Thread: the owning worker only.
+  // the call. `timeout` bounds the wait for this request's reply (a route rule's `timeout:`); 0
+  // means the pool's `timeout`. A request that outlives it fails with Failure::kTimeout, and the
+  // connection it was on is reset, failing the other requests in flight there with
+  // Failure::kClosed. Thread: the owning worker only.
   virtual void send(const std::string_view* pieces, size_t count, protocol::ReplyShape shape,
-                    ReplyHandler& handler, uint32_t cookie, uint32_t affinity) = 0;
+                    ReplyHandler& handler, uint32_t cookie, uint32_t affinity,
+                    std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) = 0;
 
   // False while the server fails fast after repeated failures (a request sent now would fail at
   // once). Requests with several parts check every part's server first, so a server known to be
@@ -61,6 +66,19 @@ class Destination {
 
   // The server's configured spec ("host:port:weight [name]"), for messages and stats.
   virtual std::string_view name() const = 0;
+};
+
+// Where the parts of a split request go (routing/fanout.h, routing/resp_fanout.h). A target is
+// what the splitter groups keys by: a server of a pool, or, for requests taken through route
+// rules, whatever the router makes of it. `key` is the part's first key.
+class PartRouter {
+ public:
+  virtual void send_part(uint32_t target, std::string_view key, const std::string_view* pieces,
+                         size_t count, protocol::ReplyShape shape, ReplyHandler& handler,
+                         uint32_t cookie, uint32_t affinity) = 0;
+
+ protected:
+  ~PartRouter() = default;
 };
 
 // Told by destinations when a server should leave or rejoin its pool's key distribution

@@ -49,7 +49,7 @@ void merge_retrieval(const std::vector<std::string_view>& keys,
 
 static thread_local FreeList<RetrievalFanout> fanout_free;
 
-void RetrievalFanout::start(Pool& pool, std::string_view command, std::string_view exptime,
+void RetrievalFanout::start(PartRouter& router, std::string_view command, std::string_view exptime,
                             const char* request, const std::vector<protocol::memcache::Span>& keys,
                             const std::vector<uint32_t>& server_of_key, ReplyHandler& client,
                             uint32_t cookie, uint32_t affinity, size_t max_line) {
@@ -119,8 +119,11 @@ void RetrievalFanout::start(Pool& pool, std::string_view command, std::string_vi
     }
     sub_request.append("\r\n");
     std::string_view piece(sub_request);
-    pool.server(f->part_server_[p])
-        .send(&piece, 1, protocol::ReplyShape::kMcRetrieval, *f, p, affinity);
+    std::string_view first_key;
+    for (size_t i = 0; i < keys.size() && first_key.empty(); ++i)
+      if (f->part_of_key_[i] == p) first_key = f->keys_[i];
+    router.send_part(f->part_server_[p], first_key, &piece, 1, protocol::ReplyShape::kMcRetrieval,
+                     *f, p, affinity);
   }
 }
 

@@ -35,12 +35,12 @@ void merge_retrieval(const std::vector<std::string_view>& keys,
 
 class RetrievalFanout final : public PartCollector {
  public:
-  // `request` is the client's request bytes; `keys` spans into it; `server_of_key[i]` the server
-  // of keys[i] (all live). `command` is get/gets/gat/gats; `exptime` is empty except for
-  // gat/gats. A sub-request line longer than `max_line` bytes (0: no limit) is split into
-  // several for the same server. The outcome reaches `client` under `cookie`, possibly before
-  // start() returns.
-  static void start(Pool& pool, std::string_view command, std::string_view exptime,
+  // `request` is the client's request bytes; `keys` spans into it; `server_of_key[i]` the
+  // router's target of keys[i] (for a pool: the server, all live). `command` is get/gets/gat/gats;
+  // `exptime` is empty except for gat/gats. A sub-request line longer than `max_line` bytes (0: no
+  // limit) is split into several for the same server. The outcome reaches `client` under `cookie`,
+  // possibly before start() returns.
+  static void start(PartRouter& router, std::string_view command, std::string_view exptime,
                     const char* request, const std::vector<protocol::memcache::Span>& keys,
                     const std::vector<uint32_t>& server_of_key, ReplyHandler& client,
                     uint32_t cookie, uint32_t affinity, size_t max_line = 0);

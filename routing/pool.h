@@ -19,7 +19,7 @@
 
 namespace cachegate::routing {
 
-class Pool final : public HealthObserver {
+class Pool final : public HealthObserver, public PartRouter {
  public:
   using Clock = std::chrono::steady_clock;
 
@@ -47,6 +47,13 @@ class Pool final : public HealthObserver {
   }
   size_t ejected_for_stats() const { return published_ejected_.load(std::memory_order_relaxed); }
   const Distribution& distribution() const { return *distribution_; }
+
+  // PartRouter: the target is a server index.
+  void send_part(uint32_t target, std::string_view, const std::string_view* pieces, size_t count,
+                 protocol::ReplyShape shape, ReplyHandler& handler, uint32_t cookie,
+                 uint32_t affinity) override {
+    servers_[target]->send(pieces, count, shape, handler, cookie, affinity);
+  }
 
   // HealthObserver: with auto_eject_hosts, takes the server out until server_retry_timeout.
   void on_server_ejected(uint32_t server_index) override;

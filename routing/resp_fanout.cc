@@ -136,7 +136,7 @@ RespFanout* RespFanout::acquire(RespMerge merge) {
   return f;
 }
 
-void RespFanout::start_keyed(Pool& pool, const std::string_view* args, size_t argc,
+void RespFanout::start_keyed(PartRouter& router, const std::string_view* args, size_t argc,
                              const std::vector<uint32_t>& key_index,
                              const std::vector<uint32_t>& server_of_key, bool with_values,
                              RespMerge merge, protocol::ReplyShape shape, ReplyHandler& client,
@@ -169,7 +169,7 @@ void RespFanout::start_keyed(Pool& pool, const std::string_view* args, size_t ar
     sub.clear();
     resp::append_command(sub, sub_args.data(), sub_args.size());
     std::string_view piece(sub);
-    pool.server(part_server[p]).send(&piece, 1, shape, *f, p, affinity);
+    router.send_part(part_server[p], sub_args[1], &piece, 1, shape, *f, p, affinity);
   }
   (void)argc;
 }

@@ -40,8 +40,9 @@ enum class RespMerge : uint8_t {
 class RespFanout final : public PartCollector {
  public:
   // Keyed fan-out. args[0..argc) is the client's request; keys are at args[key_index[i]] and,
-  // for MSET, each key's value follows it. `server_of_key[i]` is the server of key i (all live).
-  static void start_keyed(Pool& pool, const std::string_view* args, size_t argc,
+  // for MSET, each key's value follows it. `server_of_key[i]` is the router's target of key i
+  // (for a pool: its server, all live).
+  static void start_keyed(PartRouter& router, const std::string_view* args, size_t argc,
                           const std::vector<uint32_t>& key_index,
                           const std::vector<uint32_t>& server_of_key, bool with_values,
                           RespMerge merge, protocol::ReplyShape shape, ReplyHandler& client,

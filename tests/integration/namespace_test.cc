@@ -272,6 +272,20 @@ TEST_CASE("memcached tenants with namespaces share key names and never see each 
     CHECK(t.mc_servers_with(b64("a:" + raw) + " b") == 1);
     CHECK(t.mc_servers_with(b64(raw) + " b") == 0);
     CHECK(text(b->call("mg " + b64(raw) + " b k v\r\n", "meta")) == "EN k" + b64(raw) + " b\r\n");
+    // A key stored plain and asked for in base64 is echoed plain, as memcached does; and the
+    // other way round.
+    CHECK(text(a->call("mg " + b64("k2") + " b k s\r\n", "meta")) ==
+          "HD kk2 s" + std::to_string(value_of("a", "k2").size()) + "\r\n");
+    CHECK(text(a->call("me " + b64("k2") + " b\r\n", "line")).rfind("ME k2 exp=", 0) == 0);
+    CHECK(text(a->call("mg " + b64(raw) + " b k s\r\n", "meta")) ==
+          "HD k" + b64(raw) + " b s1\r\n");
+  }
+
+  SECTION("padding cannot push a forwarded line past memcached's 2048 bytes") {
+    const std::string padded = "touch k1" + std::string(2048 - 14, ' ') + " 100\r\n";
+    REQUIRE(padded.size() == 2048);
+    CHECK(text(a->call(padded)) == "CLIENT_ERROR line too long\r\n");
+    CHECK(text(a->call("touch k1 100\r\n")) == "TOUCHED\r\n");
   }
 
   SECTION("a key too long with the namespace is refused as memcached would") {
@@ -450,11 +464,29 @@ TEST_CASE("Redis tenants with namespaces share key names and never see each othe
           "-NOPERM 'eval' is not available to a user with a namespace: a script can reach keys "
           "outside the namespace\r\n");
     CHECK(a->call({"SCRIPT", "FLUSH"}).rfind("-NOPERM 'script|flush' is not available", 0) == 0);
+    const std::string beyond = "it reaches the servers beyond the namespace\r\n";
+    CHECK(a->call({"CONFIG", "SET", "maxmemory", "1"}) ==
+          "-NOPERM 'config|set' is not available to a user with a namespace: " + beyond);
+    CHECK(a->call({"CONFIG", "GET", "requirepass"}) ==
+          "-NOPERM 'config|get' is not available to a user with a namespace: " + beyond);
+    CHECK(a->call({"INFO", "keyspace"}) ==
+          "-NOPERM 'info' is not available to a user with a namespace: " + beyond);
+    CHECK(a->call({"COPY", "k1", "k1copy", "DB", "3"}) ==
+          "-ERR COPY with DB is not supported by cachegate: each pool is one database\r\n");
     CHECK(t.redis_server_keys() == expected);
     auto root = t.redis("root");
     CHECK(root->call({"DBSIZE"}) == resp_int(static_cast<long long>(expected.size())));
     CHECK(root->call({"FLUSHALL"}) == "+OK\r\n");
     CHECK(b->call({"KEYS", "*"}) == "*0\r\n");
+  }
+
+  SECTION("a repeated STORE keeps every destination inside the namespace") {
+    CHECK(a->call({"GEOADD", "{g}src", "0", "0", "m"}) == resp_int(1));
+    CHECK(a->call({"GEORADIUS", "{g}src", "0", "0", "100", "km", "STORE", "{g}x", "STORE",
+                   "{g}y"}) == resp_int(1));
+    CHECK(t.redis_servers_holding("a:{g}y") == 1);
+    CHECK(t.redis_servers_holding("{g}y") == 0);
+    CHECK(b->call({"EXISTS", "{g}y"}) == resp_int(0));
   }
 
   SECTION("a pipeline of AUTHs: each reply is stripped of the namespace it ran under") {

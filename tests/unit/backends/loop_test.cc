@@ -24,6 +24,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/unit/backends/fd.h"
+
 namespace cachegate::backends {
 namespace {
 
@@ -32,27 +34,7 @@ namespace asio = boost::asio;
 
 // --- sockets -----------------------------------------------------------------------------------
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() { reset(); }
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
+using testing::Fd;
 
 // `mine` is the end the loop watches; the test plays the remote side on `peer`.
 struct SocketPair {

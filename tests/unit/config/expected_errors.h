@@ -1,8 +1,10 @@
 #pragma once
 
-// Checking a configuration's errors one by one: path, line:column and a part of the message.
+// Loading test configurations and checking their errors one by one: path, line:column and a
+// part of the message.
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -18,6 +20,16 @@ struct Expected {
   std::string message;  // a substring of the message
 };
 
+// A YAML literal written from the line after R"( : the first newline is not part of it.
+inline std::string yaml(std::string_view text) {
+  if (!text.empty() && text.front() == '\n') text.remove_prefix(1);
+  return std::string(text);
+}
+
+inline LoadResult load(std::string_view text) {
+  return load_config_string(yaml(text), "test.yaml");
+}
+
 inline void require_errors(const LoadResult& r, const std::vector<Expected>& expected) {
   INFO(format_errors(r));
   REQUIRE(r.errors.size() == expected.size());
@@ -28,6 +40,17 @@ inline void require_errors(const LoadResult& r, const std::vector<Expected>& exp
     CHECK(r.errors[i].where.column == expected[i].column);
     CHECK_THAT(r.errors[i].message, Catch::Matchers::Contains(expected[i].message));
   }
+}
+
+inline void require_error(std::string_view text, const Expected& expected) {
+  require_errors(load(text), {expected});
+}
+
+inline LoadResult require_ok(std::string_view text) {
+  LoadResult r = load(text);
+  INFO(format_errors(r));
+  REQUIRE(r.ok());
+  return r;
 }
 
 }  // namespace cachegate::config

@@ -21,26 +21,6 @@ using Catch::Matchers::Contains;
 
 // Raw strings start with a newline after R"( so the YAML can be laid out as it would be in a
 // file; dropping it makes line 1 the first line of text.
-std::string yaml(std::string_view text) {
-  if (!text.empty() && text.front() == '\n') text.remove_prefix(1);
-  return std::string(text);
-}
-
-LoadResult load(std::string_view text) {
-  return load_config_string(yaml(text), "test.yaml");
-}
-
-void require_error(std::string_view text, const Expected& expected) {
-  require_errors(load(text), {expected});
-}
-
-LoadResult require_ok(std::string_view text) {
-  LoadResult r = load(text);
-  INFO(format_errors(r));
-  REQUIRE(r.ok());
-  return r;
-}
-
 // A valid configuration with one more line in the pool, at line 9, column 5.
 std::string with_pool_line(std::string_view line) {
   return yaml(R"(

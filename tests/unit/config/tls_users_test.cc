@@ -84,26 +84,6 @@ const Pki& pki() {
   return p;
 }
 
-std::string yaml(std::string_view text) {
-  if (!text.empty() && text.front() == '\n') text.remove_prefix(1);
-  return std::string(text);
-}
-
-LoadResult load(std::string_view text) {
-  return load_config_string(text, "test.yaml");
-}
-
-void require_error(std::string_view text, const Expected& expected) {
-  require_errors(load(text), {expected});
-}
-
-LoadResult require_ok(std::string_view text) {
-  LoadResult r = load(text);
-  INFO(format_errors(r));
-  REQUIRE(r.ok());
-  return r;
-}
-
 std::string lines_at(std::string_view indent, const std::vector<std::string>& lines) {
   std::string out;
   for (const auto& l : lines)
@@ -471,6 +451,32 @@ TEST_CASE("namespace is read and checked", "[config][users]") {
                 {"users[0].namespace", 11, 16, "'a b' contains whitespace or control characters"});
   require_error(user_lines({"namespace: [a]"}),
                 {"users[0].namespace", 11, 16, "expected a string, got a list"});
+}
+
+TEST_CASE("a namespace must not start with another user's", "[config][users]") {
+  const std::string users = R"(users:
+  - {name: a, namespace: "a:", password_file: /dev/null}
+  - {name: ab, namespace: "a:b:", password_file: /dev/null}
+  - {name: b, namespace: "b", password_file: /dev/null}
+  - {name: b2, namespace: "b:", password_file: /dev/null}
+  - {name: a2, namespace: "a:", password_file: /dev/null}
+)";
+  const LoadResult r = load_config_string(with_top(users), "test.yaml");
+  std::vector<std::string> messages;
+  for (const auto& e : r.errors)
+    if (e.path.find("namespace") != std::string::npos)
+      messages.push_back(e.path + ": " + e.message);
+  REQUIRE(messages.size() == 3);
+  CHECK(messages[0] ==
+        "users[1].namespace: 'a:b:' starts with user 'a''s namespace 'a:' (at 10:26); one user "
+        "would see the other's keys");
+  CHECK(messages[1] ==
+        "users[3].namespace: 'b:' starts with user 'b''s namespace 'b' (at 12:26); one user would "
+        "see the other's keys");
+  // Users may share a namespace, but a2's is also the start of ab's.
+  CHECK(messages[2] ==
+        "users[4].namespace: 'a:' is the start of user 'ab''s namespace 'a:b:' (at 11:27); one "
+        "user would see the other's keys");
 }
 
 TEST_CASE("a namespace must not contain a pool's hash tag characters", "[config][users]") {

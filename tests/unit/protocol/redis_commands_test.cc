@@ -371,6 +371,12 @@ TEST_CASE("redis command table: key positions", "[redis]") {
   CHECK(keys({"GEORADIUS", "k", "1", "2", "3", "m", "STORE", "a", "STOREDIST", "b"}) ==
         Keys{"k", "a", "b"});
   CHECK(keys({"GEORADIUS", "k", "1", "2", "3", "m", "WITHDIST"}) == Keys{"k"});
+  // A repeated STORE: GEORADIUS writes the last, Redis's key spec names the first; all are keys.
+  CHECK(keys({"GEORADIUS", "k", "1", "2", "3", "m", "STORE", "a", "STORE", "b"}) ==
+        Keys{"k", "a", "b"});
+  CHECK(keys({"GEORADIUSBYMEMBER", "k", "m", "3", "km", "STOREDIST", "a", "STOREDIST", "b",
+              "STOREDIST", "c"}) == Keys{"k", "a", "b", "c"});
+  CHECK(keys({"GEORADIUS", "k", "1", "2", "3", "m", "STORE", "STORE"}) == Keys{"k", "STORE"});
   CHECK(keys({"GEORADIUSBYMEMBER", "k", "member", "3", "m", "STORE", "dst"}) == Keys{"k", "dst"});
 
   // MIGRATE: one key, or the keys after KEYS when the key is "".

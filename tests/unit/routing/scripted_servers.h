@@ -48,7 +48,8 @@ class ScriptedServer final : public Destination {
   explicit ScriptedServer(std::string name) : name_(std::move(name)) {}
 
   void send(const std::string_view* pieces, size_t count, ReplyShape shape, ReplyHandler& handler,
-            uint32_t cookie, uint32_t affinity) override {
+            uint32_t cookie, uint32_t affinity,
+            std::chrono::milliseconds = std::chrono::milliseconds(0)) override {
     std::string bytes;
     for (size_t i = 0; i < count; ++i)
       bytes.append(pieces[i]);
