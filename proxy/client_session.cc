@@ -429,6 +429,17 @@ bool ClientSession::send_to(const Target& target, std::string_view key,
   return true;
 }
 
+const std::vector<routing::Pool*>& ClientSession::flush_pools() {
+  const Target t = route_of("", config::RouteOp::kAdmin);
+  flush_pools_.clear();
+  if (t.rule != nullptr) {
+    flush_pools_.assign(t.rule->pools.begin(), t.rule->pools.end());
+  } else {
+    flush_pools_.push_back(t.pool);
+  }
+  return flush_pools_;
+}
+
 uint32_t ClientSession::part_target(std::string_view key, config::RouteOp op) {
   const Target t = route_of(key, op);
   if (t.rule != nullptr) {
@@ -457,13 +468,14 @@ void ClientSession::send_part(uint32_t target, std::string_view key, const std::
                          worker_.route_counters(), handler, cookie, affinity);
 }
 
-uint32_t ClientSession::open_slot(uint8_t kind, uint32_t keys) {
+uint32_t ClientSession::open_slot(uint8_t kind, uint32_t keys, const routing::RouteRule* rule) {
   if (next_seq_ - head_seq_ > slot_mask_) grow_slots();
   Slot& s = slot(next_seq_);
   s.ready = false;
   s.kind = kind;
   s.keys = keys;
   s.user = user_;
+  s.rule = rule;
   return next_seq_++ & kSeqMask;
 }
 

@@ -95,6 +95,9 @@ class ClientSession : public routing::ReplyHandler,
     uint32_t keys = 0;  // for the protocol session: e.g. keys asked for, to count misses
     // The user the request ran as (a later login does not change whose keys its reply names).
     const config::UserConfig* user = nullptr;
+    // The route rule whose key rewrite the reply's keys must be undone from (KEYS and SCAN:
+    // keyed requests have theirs undone in the route layer).
+    const routing::RouteRule* rule = nullptr;
     std::string bytes;  // the reply, when it arrived before the slots in front of it
   };
   // Cookies with this bit carry no slot: the reply is discarded (a memcached noreply).
@@ -155,10 +158,13 @@ class ClientSession : public routing::ReplyHandler,
     server = t.server;
     return t.rule == nullptr ? t.pool : nullptr;
   }
+  // The pools a flush reaches: on a routed listener every pool of the rule an empty key takes
+  // (each replica of a replicated route; its shadow pool is not flushed), else the listener's.
+  const std::vector<routing::Pool*>& flush_pools();
   // How this protocol's replies read, for route rules.
   virtual const routing::ReplyJudge& judge() const = 0;
   // A slot for a reply that a handler other than forward() will deliver under the cookie.
-  uint32_t open_slot(uint8_t kind = 0, uint32_t keys = 0);
+  uint32_t open_slot(uint8_t kind = 0, uint32_t keys = 0, const routing::RouteRule* rule = nullptr);
   // Counts a request handed to a fan-out with open_slot()'s cookie.
   void count_in_flight() { ++in_flight_; }
   // Answers locally, in order behind any replies still outstanding.
@@ -218,6 +224,7 @@ class ClientSession : public routing::ReplyHandler,
     config::RouteOp op = config::RouteOp::kRead;
   };
   std::vector<PartTarget> part_targets_;
+  std::vector<routing::Pool*> flush_pools_;
 
   // How bytes move: plain TCP, TLS, or not decided yet (a listener in optional TLS mode looks at
   // the first byte; a TLS handshake must finish before any request is read).

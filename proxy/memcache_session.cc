@@ -489,21 +489,23 @@ void MemcacheSession::dispatch_flush_all(const Request& request, const char* fra
     }
     return;
   }
-  // On a routed listener: the first pool of the rule a keyless admin request matches.
-  routing::Pool& pool = *route_of("", config::RouteOp::kAdmin).pool;
-  if (!pool.config().allow_flush) {
+  const auto& pools = flush_pools();
+  for (const routing::Pool* pool : pools) {
+    if (pool->config().allow_flush) continue;
     counters_.flush_refused.add();
     if (!request.noreply) {
-      reply_local("CLIENT_ERROR flush_all is disabled for pool '" + pool.config().name +
+      reply_local("CLIENT_ERROR flush_all is disabled for pool '" + pool->config().name +
                   "' (set allow_flush: true to enable it)\r\n");
     }
     return;
   }
   // A server known to be down would leave the flush half done: refuse before sending any part.
-  for (uint32_t s = 0; s < pool.size(); ++s) {
-    if (!pool.server(s).available()) {
-      if (!request.noreply) reply_local(failure_reply(routing::Failure::kUnavailable));
-      return;
+  for (routing::Pool* pool : pools) {
+    for (uint32_t s = 0; s < pool->size(); ++s) {
+      if (!pool->server(s).available()) {
+        if (!request.noreply) reply_local(failure_reply(routing::Failure::kUnavailable));
+        return;
+      }
     }
   }
   const std::string_view whole = forwarded_bytes(request, frame);
@@ -518,7 +520,8 @@ void MemcacheSession::dispatch_flush_all(const Request& request, const char* fra
   }
   const uint32_t cookie = request.noreply ? kNoSlot : open_slot(kOther);
   count_in_flight();
-  routing::Broadcast::start(pool, pieces, count, ReplyShape::kMcLine, *this, cookie, id());
+  routing::Broadcast::start(pools.data(), pools.size(), pieces, count, ReplyShape::kMcLine, *this,
+                            cookie, id());
 }
 
 void MemcacheSession::answer_stats(const Request& request, const char* frame) {

@@ -165,6 +165,11 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
       (!permitted(command, policy) ||
        (!key_namespace().empty() && !apply_namespace(command, policy))))
     return;
+  // KEYS and SCAN on a routed listener reach the rule an empty key matches; its key rewrite
+  // applies to their patterns and, undone, to the keys they return.
+  listing_rule_ = nullptr;
+  if (routed() && (command.name == "keys" || policy.route == RedisRoute::kScan))
+    rewrite_patterns(command.name == "keys");
   switch (policy.route) {
     case RedisRoute::kLocal:
       return answer_local(command);
@@ -307,12 +312,66 @@ const routing::ReplyJudge& RedisSession::judge() const {
 }
 
 std::string_view RedisSession::on_slot_reply(const Slot& s, std::string_view reply, bool error) {
-  if (s.kind == 0 || s.user == nullptr || error) return reply;
+  if (s.kind == 0 || error) return reply;
+  const auto kind = static_cast<resp::KeyReply>(s.kind);
+  // A route rule's rewrite first (add_prefix back to strip_prefix), then the user's namespace.
+  if (s.rule != nullptr) {
+    const auto& c = *s.rule->config;
+    rule_rewrite_.clear();
+    if (protocol::resp::strip_reply_keys(reply, kind, c.add_prefix, rule_rewrite_, c.strip_prefix))
+      reply = rule_rewrite_;
+  }
+  if (s.user == nullptr || s.user->key_namespace.empty()) return reply;
   reply_rewrite_.clear();
-  if (!protocol::resp::strip_reply_keys(reply, static_cast<resp::KeyReply>(s.kind),
-                                        s.user->key_namespace, reply_rewrite_))
+  if (!protocol::resp::strip_reply_keys(reply, kind, s.user->key_namespace, reply_rewrite_))
     return reply;
   return reply_rewrite_;
+}
+
+void RedisSession::rewrite_patterns(bool keys) {
+  routing::RouteRule* rule = route_of("", op_).rule;
+  if (rule == nullptr) return;
+  const auto& c = *rule->config;
+  if (c.strip_prefix.empty() && c.add_prefix.empty()) return;
+  // The same change a key gets, on a glob: the rule's prefixes escaped.
+  std::string strip, add;
+  protocol::append_glob_escaped(c.strip_prefix, strip);
+  protocol::append_glob_escaped(c.add_prefix, add);
+  auto rewritten = [&](std::string_view pattern) {
+    std::string out = add;
+    out.append(pattern.substr(0, strip.size()) == strip ? pattern.substr(strip.size()) : pattern);
+    return out;
+  };
+  std::vector<std::string_view> args(args_, args_ + argc_);
+  patterns_.clear();
+  patterns_.reserve(argc_ + 1);  // views into it stay valid
+  if (keys) {
+    patterns_.push_back(rewritten(args[1]));
+    args[1] = patterns_.back();
+  } else {
+    // SCAN cursor [MATCH pattern] [COUNT n] [TYPE t]: without MATCH, one confining the scan.
+    bool matched = false;
+    for (size_t i = 2; i + 1 < args.size(); i += 2) {
+      if (!iequals(args[i], "match")) continue;
+      patterns_.push_back(rewritten(args[i + 1]));
+      args[i + 1] = patterns_.back();
+      matched = true;
+    }
+    if (!matched) {
+      patterns_.push_back(rewritten("*"));
+      args.push_back("MATCH");
+      args.push_back(patterns_.back());
+    }
+  }
+  ns_args_.assign(args.begin(), args.end());
+  args_ = ns_args_.data();
+  argc_ = ns_args_.size();
+  scratch_.clear();
+  resp::append_command(scratch_, args_, argc_);
+  inline_rewrite_.swap(scratch_);
+  request_bytes_ = inline_rewrite_;
+  listing_rule_ = rule;
+  reply_keys_ = static_cast<uint8_t>(keys ? resp::KeyReply::kKeyList : resp::KeyReply::kScan);
 }
 
 // --- routing -----------------------------------------------------------------------------------
@@ -418,21 +477,27 @@ void RedisSession::route_split(const redis::CommandInfo& command, const RedisPol
 }
 
 void RedisSession::route_all(const redis::CommandInfo& command, const RedisPolicy& policy) {
-  // On a routed listener: the first pool of the rule a keyless request matches.
-  routing::Pool& pool = *route_of("", op_).pool;
-  if (policy.flush && !pool.config().allow_flush) {
-    counters_.flush_refused.add();
-    return reply_error("ERR " + upper(command.name) + " is disabled for pool '" +
-                       pool.config().name + "' (set allow_flush: true to enable it)");
+  // On a routed listener: the first pool of the rule a keyless request matches; a flush reaches
+  // every pool of that rule.
+  routing::Pool* const first[1] = {route_of("", op_).pool};
+  const std::vector<routing::Pool*>* all = policy.flush ? &flush_pools() : nullptr;
+  routing::Pool* const* pools = all != nullptr ? all->data() : first;
+  const size_t count = all != nullptr ? all->size() : 1;
+  for (size_t p = 0; p < count; ++p) {
+    if (policy.flush && !pools[p]->config().allow_flush) {
+      counters_.flush_refused.add();
+      return reply_error("ERR " + upper(command.name) + " is disabled for pool '" +
+                         pools[p]->config().name + "' (set allow_flush: true to enable it)");
+    }
+    for (uint32_t s = 0; s < pools[p]->size(); ++s)
+      if (!pools[p]->server(s).available())
+        return reply_local(failure_reply(routing::Failure::kUnavailable));
   }
-  for (uint32_t s = 0; s < pool.size(); ++s)
-    if (!pool.server(s).available())
-      return reply_local(failure_reply(routing::Failure::kUnavailable));
-  const uint32_t cookie = open_slot(reply_keys_);
+  const uint32_t cookie = open_slot(reply_keys_, 0, listing_rule_);
   count_in_flight();
   const std::string prefix = policy.merge == routing::RespMerge::kInfo ? info_section() : "";
-  routing::RespFanout::start_pool(pool, request_bytes_, policy.merge, shape(), protocol_, prefix,
-                                  *this, cookie, id());
+  routing::RespFanout::start_pools(pools, count, request_bytes_, policy.merge, shape(), protocol_,
+                                   prefix, *this, cookie, id());
 }
 
 void RedisSession::route_scan() {
@@ -441,7 +506,7 @@ void RedisSession::route_scan() {
   if (!routing::decode_scan_cursor(args_[1], pool.size(), cursor))
     return reply_error("ERR invalid cursor");
   if (!pool.is_live(cursor.server)) return reply_error(failure_reply_text());
-  const uint32_t cookie = open_slot(reply_keys_);
+  const uint32_t cookie = open_slot(reply_keys_, 0, listing_rule_);
   count_in_flight();
   routing::ScanRequest::start(pool, cursor, args_ + 2, argc_ - 2, shape(), *this, cookie, id());
 }

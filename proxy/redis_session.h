@@ -44,6 +44,9 @@ class RedisSession final : public ClientSession {
   bool apply_namespace(const protocol::redis::CommandInfo& command,
                        const routing::RedisPolicy& policy);
   void forward_to(routing::Pool& pool, uint32_t server);
+  // KEYS (`keys`) or SCAN on a routed listener whose empty-key rule rewrites keys: the rewrite
+  // applied to the patterns (a SCAN without MATCH gets one), and listing_rule_ set.
+  void rewrite_patterns(bool keys);
   void route_keyed(const protocol::redis::CommandInfo& command);
   void route_split(const protocol::redis::CommandInfo& command, const routing::RedisPolicy& policy);
   void route_all(const protocol::redis::CommandInfo& command, const routing::RedisPolicy& policy);
@@ -79,6 +82,9 @@ class RedisSession final : public ClientSession {
   uint8_t reply_keys_ = 0;
   config::RouteOp op_ = config::RouteOp::kRead;  // the request's, for routes and permissions
   std::string reply_rewrite_;
+  std::string rule_rewrite_;
+  std::vector<std::string> patterns_;
+  const routing::RouteRule* listing_rule_ = nullptr;
   int protocol_ = 2;
   std::string name_;  // CLIENT SETNAME
   std::string lib_name_, lib_version_;

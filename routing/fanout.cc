@@ -169,6 +169,13 @@ static thread_local FreeList<Broadcast> broadcast_free;
 void Broadcast::start(Pool& pool, const std::string_view* pieces, size_t count,
                       protocol::ReplyShape shape, ReplyHandler& client, uint32_t cookie,
                       uint32_t affinity) {
+  Pool* const pools[1] = {&pool};
+  start(pools, 1, pieces, count, shape, client, cookie, affinity);
+}
+
+void Broadcast::start(Pool* const* pools, size_t pool_count, const std::string_view* pieces,
+                      size_t count, protocol::ReplyShape shape, ReplyHandler& client,
+                      uint32_t cookie, uint32_t affinity) {
   Broadcast* b;
   if (!broadcast_free.items.empty()) {
     b = broadcast_free.items.back();
@@ -182,9 +189,13 @@ void Broadcast::start(Pool& pool, const std::string_view* pieces, size_t count,
   b->failed_ = false;
   b->have_error_ = false;
   b->first_reply_.clear();
-  b->outstanding_ = pool.size();
-  for (uint32_t s = 0; s < pool.size(); ++s)
-    pool.server(s).send(pieces, count, shape, *b, s, affinity);
+  b->outstanding_ = 0;
+  for (size_t p = 0; p < pool_count; ++p)
+    b->outstanding_ += pools[p]->size();
+  uint32_t part = 0;
+  for (size_t p = 0; p < pool_count; ++p)
+    for (uint32_t s = 0; s < pools[p]->size(); ++s)
+      pools[p]->server(s).send(pieces, count, shape, *b, part++, affinity);
 }
 
 void Broadcast::on_reply(uint32_t server, std::string_view reply, bool error) {

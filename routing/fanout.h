@@ -66,6 +66,11 @@ class Broadcast final : public ReplyHandler {
   static void start(Pool& pool, const std::string_view* pieces, size_t count,
                     protocol::ReplyShape shape, ReplyHandler& client, uint32_t cookie,
                     uint32_t affinity);
+  // The same to every server of several pools (a flush through a route rule that reaches
+  // several); the first pool's first server gives the reply.
+  static void start(Pool* const* pools, size_t pool_count, const std::string_view* pieces,
+                    size_t count, protocol::ReplyShape shape, ReplyHandler& client, uint32_t cookie,
+                    uint32_t affinity);
 
   void on_reply(uint32_t server, std::string_view reply, bool error) override;
   void on_failure(uint32_t server, Failure failure) override;

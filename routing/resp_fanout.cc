@@ -177,14 +177,26 @@ void RespFanout::start_keyed(PartRouter& router, const std::string_view* args, s
 void RespFanout::start_pool(Pool& pool, std::string_view request, RespMerge merge,
                             protocol::ReplyShape shape, int protocol, std::string_view info_prefix,
                             ReplyHandler& client, uint32_t cookie, uint32_t affinity) {
+  Pool* const pools[1] = {&pool};
+  start_pools(pools, 1, request, merge, shape, protocol, info_prefix, client, cookie, affinity);
+}
+
+void RespFanout::start_pools(Pool* const* pools, size_t count, std::string_view request,
+                             RespMerge merge, protocol::ReplyShape shape, int protocol,
+                             std::string_view info_prefix, ReplyHandler& client, uint32_t cookie,
+                             uint32_t affinity) {
   RespFanout* f = acquire(merge);
   Ref<RespFanout> self(f);
   f->protocol_ = protocol;
   f->info_prefix_.assign(info_prefix);
-  f->parts_ = pool.size();
+  f->parts_ = 0;
+  for (size_t p = 0; p < count; ++p)
+    f->parts_ += pools[p]->size();
   f->begin(client, cookie, f->parts_);
-  for (uint32_t s = 0; s < pool.size(); ++s)
-    pool.server(s).send(&request, 1, shape, *f, s, affinity);
+  uint32_t part = 0;
+  for (size_t p = 0; p < count; ++p)
+    for (uint32_t s = 0; s < pools[p]->size(); ++s)
+      pools[p]->server(s).send(&request, 1, shape, *f, part++, affinity);
 }
 
 void RespFanout::on_reply(uint32_t part, std::string_view reply, bool error) {

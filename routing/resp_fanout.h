@@ -54,6 +54,13 @@ class RespFanout final : public PartCollector {
                          protocol::ReplyShape shape, int protocol, std::string_view info_prefix,
                          ReplyHandler& client, uint32_t cookie, uint32_t affinity);
 
+  // The same over every server of several pools (a flush through a route rule that reaches
+  // several pools); replies are merged as if from one pool.
+  static void start_pools(Pool* const* pools, size_t count, std::string_view request,
+                          RespMerge merge, protocol::ReplyShape shape, int protocol,
+                          std::string_view info_prefix, ReplyHandler& client, uint32_t cookie,
+                          uint32_t affinity);
+
   void on_reply(uint32_t part, std::string_view reply, bool error) override;
 
  private:

@@ -2,6 +2,7 @@
 // rules replicate (all-sync, quorum, all-async), fail over, shadow and warm up across pools of
 // one server each. What each pool holds is checked on the servers themselves.
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <csignal>
@@ -54,8 +55,8 @@ class Fleet {
     for (size_t i = 0; i < pools; ++i) {
       y += "  p" + std::to_string(i) + ": {protocol: " + protocol +
            ", timeout: " + std::to_string(pool_timeout_ms) +
-           ", server_retry_timeout: 60000, servers: [\"127.0.0.1:" + std::to_string(port(i)) +
-           ":1\"]}\n";
+           ", server_retry_timeout: 60000, allow_flush: true, servers: [\"127.0.0.1:" +
+           std::to_string(port(i)) + ":1\"]}\n";
     }
     y += "  dead: {protocol: " + protocol +
          ", timeout: 300, servers: [\"127.0.0.1:" + std::to_string(testing::free_port()) +
@@ -507,6 +508,58 @@ TEST_CASE("A rule's timeout replaces the pool's", "[routes]") {
   CHECK(waited < 10s);
   CHECK(waited >= 100ms);
   CHECK(eventually([&] { return f.get("fast:k") == f.hit("fast:k", "v"); }));
+}
+
+TEST_CASE("KEYS and SCAN under a rewrite list the client's names of the rule's keys only",
+          "[routes]") {
+  Fleet f("redis", 1, R"(    - match: {}
+      pool: p0
+      rewrite: {strip_prefix: "app:", add_prefix: "a*/"}
+)");
+  RespClient c(f.front_port());
+  for (const std::string key : {"app:x", "app:y", "z"})
+    REQUIRE(c.call({"SET", key, "v"}) == "+OK\r\n");
+  // Stored as a*/x, a*/y and a*/z; a key outside the rule's prefix is never listed.
+  RespClient direct(f.port(0));
+  REQUIRE(direct.call({"SET", "aX/outside", "v"}) == "+OK\r\n");
+  CHECK(direct.call({"EXISTS", "a*/x", "a*/y", "a*/z"}) == ":3\r\n");
+  auto sorted_keys = [](std::string reply) {
+    std::vector<std::string> keys;
+    for (size_t at = reply.find("\r\n$"); at != std::string::npos;
+         at = reply.find("\r\n$", at + 1)) {
+      const size_t body = reply.find("\r\n", at + 2) + 2;
+      keys.push_back(reply.substr(body, reply.find("\r\n", body) - body));
+    }
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  };
+  CHECK(sorted_keys(c.call({"KEYS", "*"})) == std::vector<std::string>{"app:x", "app:y", "app:z"});
+  CHECK(sorted_keys(c.call({"KEYS", "app:?"})) ==
+        std::vector<std::string>{"app:x", "app:y", "app:z"});
+  const std::string scan = c.call({"SCAN", "0", "COUNT", "100"});
+  REQUIRE(scan.rfind("*2\r\n$1\r\n0\r\n", 0) == 0);
+  CHECK(sorted_keys(scan.substr(11)) == std::vector<std::string>{"app:x", "app:y", "app:z"});
+  CHECK(c.call({"GET", "app:z"}) == resp_bulk("v"));
+}
+
+TEST_CASE("A flush through a replicated route empties every replica", "[routes]") {
+  const std::string protocol = GENERATE("memcached", "redis");
+  INFO(protocol);
+  Fleet f(protocol, 3, R"(    - match: {}
+      replicate: {pools: [p0, p1]}
+      shadow: {pool: p2}
+)");
+  REQUIRE(f.set("k", "v") == f.stored());
+  CHECK(eventually([&] { return f.held(2, "k") == "v"; }));  // the shadow's copy
+  if (protocol == "redis") {
+    CHECK(RespClient(f.front_port()).call({"FLUSHALL"}) == "+OK\r\n");
+  } else {
+    TextClient c("127.0.0.1", f.front_port());
+    CHECK(c.call("flush_all\r\n") == "OK\r\n");
+  }
+  CHECK(f.held(0, "k") == std::nullopt);
+  CHECK(f.held(1, "k") == std::nullopt);
+  CHECK(f.held(2, "k") == "v");  // a shadow pool is not flushed
 }
 
 }  // namespace
