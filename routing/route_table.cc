@@ -37,8 +37,8 @@ RouteTable::RouteTable(const config::RouteTableConfig& config,
     if (!r.config->shadow_pool.empty()) r.shadow = pool_named(r.config->shadow_pool);
     r.read_latency_us.assign(r.pools.size(), 0.0);
     const auto& c = *r.config;
-    r.direct_ = c.kind == config::RouteKind::kPool && r.shadow == nullptr && !c.ttl_max &&
-                !c.timeout && c.strip_prefix.empty() && c.add_prefix.empty();
+    r.plain = c.kind == config::RouteKind::kPool && r.shadow == nullptr && !c.ttl_max &&
+              !c.timeout && c.strip_prefix.empty() && c.add_prefix.empty();
   }
 }
 

@@ -33,8 +33,8 @@ struct RouteRule {
 
   // The rule's pool when it is a plain `pool:` without anything that needs the route layer
   // (shadow, ttl, timeout, rewrite).
-  Pool* direct_pool() const { return direct_ ? pools[0] : nullptr; }
-  bool direct_ = false;
+  Pool* direct_pool() const { return plain ? pools[0] : nullptr; }
+  bool plain = false;  // set when the table is built
   // The pool keyless requests (flush_all, KEYS, SCAN, INFO …) go to: the first the rule names.
   Pool& primary() const { return *pools[0]; }
 };

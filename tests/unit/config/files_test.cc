@@ -52,6 +52,27 @@ TEST_CASE("examples/two-shards.yaml", "[config][examples]") {
   CHECK(c.pools[0].servers[1].port == 21212);
 }
 
+TEST_CASE("examples/routes.yaml", "[config][examples]") {
+  const Config c = load_example("routes.yaml").config;
+  REQUIRE(c.listeners.size() == 1);
+  CHECK(c.listeners[0].route == "main");
+  CHECK(c.listeners[0].pool.empty());
+  REQUIRE(c.routes.size() == 1);
+  const auto& rules = c.routes[0].rules;
+  REQUIRE(rules.size() == 4);
+  CHECK(rules[0].kind == RouteKind::kReplicate);
+  CHECK(rules[0].mode == ReplicateMode::kQuorum);
+  CHECK(rules[0].pools == std::vector<std::string>{"a", "b", "c"});
+  CHECK(rules[0].ttl_max == 86400u);
+  CHECK(rules[1].kind == RouteKind::kFailover);
+  CHECK(rules[1].match.ops == route_op_bit(RouteOp::kRead));
+  CHECK(rules[2].kind == RouteKind::kWarmup);
+  CHECK(rules[2].pools == std::vector<std::string>{"n", "a"});
+  CHECK(rules[3].match.catch_all());
+  CHECK(rules[3].shadow_pool == "candidate");
+  CHECK(rules[3].shadow_fraction == Approx(0.05));
+}
+
 TEST_CASE("examples/redis-three-shards.yaml", "[config][examples]") {
   const Config c = load_example("redis-three-shards.yaml").config;
   REQUIRE(c.listeners.size() == 1);
