@@ -164,7 +164,8 @@ int run_proxy(const config::Config& config) {
       return 1;
     }
     log(LogLevel::kInfo, "listener '", listener.name, "' on ", describe(endpoint), " (",
-        config::to_string(listener.protocol), ") -> pool '", listener.pool, "'");
+        config::to_string(listener.protocol), ") -> ",
+        listener.route.empty() ? "pool '" + listener.pool + "'" : "route '" + listener.route + "'");
   }
 
   // Writes to a closed peer must come back as EPIPE, not kill the process.

@@ -170,6 +170,14 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
   listing_rule_ = nullptr;
   if (routed() && (command.name == "keys" || policy.route == RedisRoute::kScan))
     rewrite_patterns(command.name == "keys");
+  if (routed() && command.name == "randomkey") {
+    const routing::RouteRule* rule = route_of("", op_).rule;
+    if (rule != nullptr &&
+        (!rule->config->strip_prefix.empty() || !rule->config->add_prefix.empty()))
+      return reply_error(
+          "ERR RANDOMKEY is not supported through a rule that rewrites keys: it could return a "
+          "key the rule does not cover");
+  }
   switch (policy.route) {
     case RedisRoute::kLocal:
       return answer_local(command);
@@ -416,12 +424,23 @@ void RedisSession::route_keyed(const redis::CommandInfo& command) {
         return reply_error(kCrossSlot);
       }
     }
+    // Keys as the pools get them: a rule's rewrite changes where they hash.
+    std::string_view strip, add;
+    if (target.rule != nullptr) {
+      strip = target.rule->config->strip_prefix;
+      add = target.rule->config->add_prefix;
+    }
+    auto stored = [&](std::string_view key) {
+      std::string out(add);
+      out.append(key.substr(0, strip.size()) == strip ? key.substr(strip.size()) : key);
+      return out;
+    };
     const size_t pools = target.rule != nullptr ? target.rule->pools.size() : 1;
     for (size_t p = 0; p < pools; ++p) {
       routing::Pool& pool = target.rule != nullptr ? *target.rule->pools[p] : *target.pool;
-      const uint32_t server = pool.server_for(first);
+      const uint32_t server = pool.server_for(stored(first));
       for (size_t i = 1; i < key_index_.size(); ++i) {
-        const uint32_t s = pool.server_for(args_[key_index_[i]]);
+        const uint32_t s = pool.server_for(stored(args_[key_index_[i]]));
         if (s == routing::Distribution::kNoServer || server == routing::Distribution::kNoServer)
           continue;
         if (s != server) {

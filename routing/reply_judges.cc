@@ -36,9 +36,10 @@ ReplyClass MemcacheJudge::classify(std::string_view reply, bool error, config::R
   if (error) return ReplyClass::kError;
   if (starts_with(reply, "VALUE ") || starts_with(reply, "VA ")) return ReplyClass::kOk;
   if (reply == "END\r\n" || starts_with(reply, "EN")) return ReplyClass::kMiss;
-  // A quiet meta request's reply is only the MN: nothing to say means a miss for a read and
-  // done for a write.
-  if (reply == "MN\r\n") return op == config::RouteOp::kRead ? ReplyClass::kMiss : ReplyClass::kOk;
+  // A quiet meta request that had nothing to say comes back empty (its MN is framed apart): a
+  // miss for a read, done for a write.
+  if (reply.empty() || reply == "MN\r\n")
+    return op == config::RouteOp::kRead ? ReplyClass::kMiss : ReplyClass::kOk;
   if (starts_with(reply, "NOT_STORED") || starts_with(reply, "EXISTS") ||
       starts_with(reply, "NOT_FOUND") || starts_with(reply, "NS") || starts_with(reply, "EX") ||
       starts_with(reply, "NF"))
@@ -133,46 +134,48 @@ bool MemcacheJudge::cap_ttl(std::string_view request, uint32_t max_seconds,
   if (count < 2) return false;
   const std::string_view command = tokens[0].text;
   const int64_t max = max_seconds;
-  // The token to replace (its position and the text that replaces it), or text to append.
-  size_t replace_at = 0, replace_length = 0;
-  std::string replacement;
+  // The tokens to change, in line order: where each starts, how long it is, what replaces it.
+  struct Change {
+    size_t at, length;
+    std::string text;
+  };
+  std::vector<Change> changes;
   auto cap_token = [&](size_t index, std::string_view flag) {
-    if (index >= count) return false;
+    if (index >= count) return;
     int64_t value = 0;
-    if (!parse_int64(tokens[index].text.substr(flag.size()), value)) return false;
-    const auto capped = capped_exptime(value, max);
-    if (!capped) return false;
-    replace_at = tokens[index].at;
-    replace_length = tokens[index].text.size();
-    replacement = std::string(flag) + std::to_string(*capped);
-    return true;
+    if (!parse_int64(tokens[index].text.substr(flag.size()), value)) return;
+    if (const auto capped = capped_exptime(value, max))
+      changes.push_back({tokens[index].at, tokens[index].text.size(),
+                         std::string(flag) + std::to_string(*capped)});
   };
   if (command == "set" || command == "add" || command == "replace" || command == "append" ||
       command == "prepend" || command == "cas") {
-    if (!cap_token(3, "")) return false;
+    cap_token(3, "");
   } else if (command == "touch") {
-    if (!cap_token(2, "")) return false;
+    cap_token(2, "");
   } else if (command == "gat" || command == "gats") {
-    if (!cap_token(1, "")) return false;
+    cap_token(1, "");
   } else if (command == "ms" || command == "mg") {
-    size_t t = 0;
-    for (size_t i = command == "ms" ? 3 : 2; i < count; ++i)
-      if (tokens[i].text[0] == 'T') t = i;
-    if (t != 0) {
-      if (!cap_token(t, "T")) return false;
-    } else if (command == "ms") {
-      // No T: the item would never expire.
-      replace_at = line.size();
-      replacement = " T" + std::to_string(max);
-    } else {
-      return false;  // an mg without T leaves the TTL alone
+    // T sets the TTL, N the TTL of an item created on a miss.
+    bool has_t = false;
+    for (size_t i = command == "ms" ? 3 : 2; i < count; ++i) {
+      const char flag = tokens[i].text[0];
+      if (flag != 'T' && flag != 'N') continue;
+      has_t = has_t || flag == 'T';
+      cap_token(i, flag == 'T' ? "T" : "N");
     }
-  } else {
-    return false;
+    // An ms without T stores an item that never expires.
+    if (command == "ms" && !has_t) changes.push_back({line.size(), 0, " T" + std::to_string(max)});
   }
-  out.assign(request.substr(0, replace_at));
-  out.append(replacement);
-  out.append(request.substr(replace_at + replace_length));
+  if (changes.empty()) return false;
+  out.clear();
+  size_t at = 0;
+  for (const auto& c : changes) {
+    out.append(request.substr(at, c.at - at));
+    out.append(c.text);
+    at = c.at + c.length;
+  }
+  out.append(request.substr(at));
   return true;
 }
 
@@ -262,7 +265,10 @@ bool MemcacheJudge::restore_reply(std::string_view, std::string_view reply, std:
 
 ReplyClass RedisJudge::classify(std::string_view reply, bool error, config::RouteOp op) const {
   if (error || starts_with(reply, "-") || starts_with(reply, "!")) return ReplyClass::kError;
-  const bool null = reply == "$-1\r\n" || reply == "*-1\r\n" || reply == "_\r\n";
+  // A key of a multi-key read travels alone through a rule (MGET k): one null element is a
+  // miss like GET's null.
+  const bool null = reply == "$-1\r\n" || reply == "*-1\r\n" || reply == "_\r\n" ||
+                    reply == "*1\r\n$-1\r\n" || reply == "*1\r\n_\r\n";
   if (null) return op == config::RouteOp::kRead ? ReplyClass::kMiss : ReplyClass::kRefused;
   return ReplyClass::kOk;
 }
@@ -324,7 +330,11 @@ bool RedisJudge::cap_ttl(std::string_view request, uint32_t max_seconds, std::st
         cap(i + 1, option[0] == 'p', option.size() == 4);
         ++i;
       } else if (option == "keepttl") {
-        has_expiry = true;  // keeps an expiry already capped
+        // The key's expiry may be none (it was written some other way): capped instead.
+        args[i] = "EX";
+        args.insert(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, std::to_string(max_s));
+        has_expiry = changed = true;
+        ++i;
       } else if (option == "persist") {
         args[i] = "EX";
         args.insert(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, std::to_string(max_s));
@@ -415,7 +425,8 @@ bool RedisJudge::restore_reply(std::string_view request, std::string_view reply,
 bool RedisJudge::ttl_request(std::string_view request, std::string_view key,
                              std::string& out) const {
   std::string_view args[2];
-  if (!request_args(request, 2, args) || !iequals(args[0], "get")) return false;
+  if (!request_args(request, 2, args) || (!iequals(args[0], "get") && !iequals(args[0], "mget")))
+    return false;
   const std::string_view pttl[2] = {"PTTL", key};
   out.clear();
   protocol::resp::append_command(out, pttl, 2);
@@ -432,8 +443,13 @@ bool RedisJudge::fill(std::string_view request, std::string_view key, std::strin
   std::from_chars(ttl.payload.data(), ttl.payload.data() + ttl.payload.size(), ms);
   if (ms == -2 || ms == 0) return false;
   pos = 0;
-  if (!protocol::resp::read_value(reply, pos, value) || value.type != '$' || value.is_null())
-    return false;
+  if (!protocol::resp::read_value(reply, pos, value)) return false;
+  if (value.type == '*' && value.count == 1) {  // MGET k: its one element
+    const std::string_view array = value.raw;
+    size_t child = protocol::resp::children_start(value);
+    if (!protocol::resp::read_value(array, child, value)) return false;
+  }
+  if (value.type != '$' || value.is_null()) return false;
   const std::string ms_text = std::to_string(ms);
   out.clear();
   if (ms > 0) {

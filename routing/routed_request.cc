@@ -37,29 +37,6 @@ uint32_t next_random() {
   return static_cast<uint32_t>(state >> 32);
 }
 
-// Receives the replies nobody waits for: shadow copies and warm-up fills. One per thread, never
-// destroyed while the thread runs.
-class Sink final : public ReplyHandler {
- public:
-  Sink() { add_ref(); }
-  RouteCounters* counters = nullptr;
-  void on_reply(uint32_t cookie, std::string_view, bool error) override { done(cookie, error); }
-  void on_failure(uint32_t cookie, Failure) override { done(cookie, true); }
-
- private:
-  void done(uint32_t cookie, bool failed) {
-    if (counters == nullptr) return;
-    if (cookie == kFillCookie) {
-      if (!failed) RouteCounters::bump(counters->warmup_fills);
-      return;
-    }
-    RouteCounters::bump(counters->shadow_pending, -1);
-    if (failed) RouteCounters::bump(counters->shadow_failures);
-  }
-  void destroy() override {}
-};
-thread_local Sink sink;
-
 void send_shadow(RouteRule& rule, const RoutedRequest& request, RouteCounters& counters,
                  uint32_t affinity) {
   rule.shadow_credit += rule.config->shadow_fraction;
@@ -71,10 +48,10 @@ void send_shadow(RouteRule& rule, const RoutedRequest& request, RouteCounters& c
     RouteCounters::bump(counters.shadow_dropped);
     return;
   }
-  sink.counters = &counters;
   RouteCounters::bump(counters.shadow_sent);
   RouteCounters::bump(counters.shadow_pending);
-  rule.shadow->server(s).send(request.pieces, request.count, request.shape, sink, 0, affinity);
+  rule.shadow->server(s).send(request.pieces, request.count, request.shape, counters.sink, 0,
+                              affinity);
 }
 
 // Outcomes ranked for "the worst reply wins".
@@ -407,12 +384,14 @@ void Attempt::start_fill(std::string_view reply) {
 
 void Attempt::send_fill(std::string_view ttl_reply) {
   if (!judge_->fill(bytes_, key_, kept_reply_, ttl_reply, fill_)) return;
+  // The copy is a write of the rule's like any other: ttl.max holds for it too.
+  if (const auto& max = rule_->config->ttl_max; max && judge_->cap_ttl(fill_, *max, restored_))
+    fill_.swap(restored_);
   Pool& cold = *rule_->pools[0];
   const uint32_t s = usable_server(cold, key_);
   if (s == Distribution::kNoServer) return;
-  sink.counters = counters_;
   const std::string_view bytes = fill_;
-  cold.server(s).send(&bytes, 1, judge_->fill_shape(), sink, kFillCookie, affinity_);
+  cold.server(s).send(&bytes, 1, judge_->fill_shape(), counters_->sink, kFillCookie, affinity_);
 }
 
 void Attempt::destroy() {
@@ -429,6 +408,23 @@ void Attempt::destroy() {
 }
 
 }  // namespace
+
+void RouteSink::on_reply(uint32_t cookie, std::string_view, bool error) {
+  done(cookie, error);
+}
+
+void RouteSink::on_failure(uint32_t cookie, Failure) {
+  done(cookie, true);
+}
+
+void RouteSink::done(uint32_t cookie, bool failed) {
+  if (cookie == kFillCookie) {
+    if (!failed) RouteCounters::bump(counters_.warmup_fills);
+    return;
+  }
+  RouteCounters::bump(counters_.shadow_pending, -1);
+  if (failed) RouteCounters::bump(counters_.shadow_failures);
+}
 
 void route_request(RouteRule& rule, const RoutedRequest& original, const ReplyJudge& judge,
                    RouteCounters& counters, ReplyHandler& client, uint32_t cookie,

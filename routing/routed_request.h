@@ -81,6 +81,22 @@ class ReplyJudge {
   virtual protocol::ReplyShape fill_shape() const = 0;
 };
 
+struct RouteCounters;
+
+// Receives the replies nobody waits for (shadow copies, warm-up fills) and counts them. One per
+// worker, inside its RouteCounters, so it outlives every request a worker's servers still hold.
+class RouteSink final : public ReplyHandler {
+ public:
+  explicit RouteSink(RouteCounters& counters) : counters_(counters) { add_ref(); }
+  void on_reply(uint32_t cookie, std::string_view reply, bool error) override;
+  void on_failure(uint32_t cookie, Failure failure) override;
+
+ private:
+  void done(uint32_t cookie, bool failed);
+  void destroy() override {}
+  RouteCounters& counters_;
+};
+
 // Per-worker counters of the route layer; written by the worker only, read by stats with
 // relaxed loads.
 struct RouteCounters {
@@ -99,6 +115,8 @@ struct RouteCounters {
     c.store(c.load(std::memory_order_relaxed) + static_cast<uint64_t>(n),
             std::memory_order_relaxed);
   }
+
+  RouteSink sink{*this};
 };
 
 inline constexpr uint64_t kMaxShadowInFlight = 1024;

@@ -340,6 +340,17 @@ TEST_CASE("Warm-up serves a cold miss from the warm pool and fills the cold pool
   // Now a hit on the cold pool: no second fill.
   CHECK(f.get("w") == f.hit("w", "warm-value"));
   CHECK(f.figure("route_warmup_fills") == 1);
+  // A multi-key read's keys go through the rule one by one, and a quiet meta read's silent
+  // miss moves on too.
+  f.put(1, "w2", "second", 1000);
+  f.put(1, "w3", "third", 1000);
+  CHECK(f.get_many({"w2", "nowhere"}) == f.many({{"w2", "second"}, {"nowhere", ""}}));
+  if (protocol == "memcached") {
+    TextClient c("127.0.0.1", f.front_port());
+    c.send("mg w3 v q\r\nmn\r\n");
+    CHECK(c.read_until("MN") == "VA 5\r\nthird\r\nMN\r\n");
+  }
+  CHECK(eventually([&] { return f.held(0, "w2") == "second"; }));
   // A miss on both is a miss; writes go to the cold pool.
   CHECK(f.get("nowhere") == f.miss());
   CHECK(f.set("n", "new") == f.stored());
@@ -469,6 +480,7 @@ TEST_CASE("Redis replies that name keys name the client's under a rewrite", "[ro
                                                           "*1\r\n*2\r\n" + resp_bulk("1-1") +
                                                           testing::resp_array_of_bulks({"f", "v"}));
   CHECK(c.call({"EXISTS", "tmp:s"}) == ":1\r\n");
+  CHECK(c.call({"RANDOMKEY"}) == "$-1\r\n");  // the catch-all does not rewrite
   CHECK(RespClient(f.port(1)).call({"EXISTS", "t/s", "tmp:s"}) == ":1\r\n");
 }
 
@@ -540,6 +552,9 @@ TEST_CASE("KEYS and SCAN under a rewrite list the client's names of the rule's k
   REQUIRE(scan.rfind("*2\r\n$1\r\n0\r\n", 0) == 0);
   CHECK(sorted_keys(scan.substr(11)) == std::vector<std::string>{"app:x", "app:y", "app:z"});
   CHECK(c.call({"GET", "app:z"}) == resp_bulk("v"));
+  CHECK(c.call({"RANDOMKEY"}) ==
+        "-ERR RANDOMKEY is not supported through a rule that rewrites keys: it could return a key "
+        "the rule does not cover\r\n");
 }
 
 TEST_CASE("A flush through a replicated route empties every replica", "[routes]") {

@@ -38,6 +38,9 @@ TEST_CASE("judges: memcached replies by class", "[routes]") {
   CHECK(j.classify("EN\r\n", false, RouteOp::kRead) == ReplyClass::kMiss);
   CHECK(j.classify("MN\r\n", false, RouteOp::kRead) == ReplyClass::kMiss);
   CHECK(j.classify("MN\r\n", false, RouteOp::kWrite) == ReplyClass::kOk);
+  // A quiet request's reply without its MN: nothing was said.
+  CHECK(j.classify("", false, RouteOp::kRead) == ReplyClass::kMiss);
+  CHECK(j.classify("", false, RouteOp::kWrite) == ReplyClass::kOk);
   CHECK(j.classify("STORED\r\n", false, RouteOp::kWrite) == ReplyClass::kOk);
   CHECK(j.classify("HD\r\n", false, RouteOp::kWrite) == ReplyClass::kOk);
   CHECK(j.classify("NOT_STORED\r\n", false, RouteOp::kWrite) == ReplyClass::kRefused);
@@ -51,6 +54,9 @@ TEST_CASE("judges: Redis replies by class", "[routes]") {
   CHECK(j.classify("$1\r\nv\r\n", false, RouteOp::kRead) == ReplyClass::kOk);
   CHECK(j.classify("$-1\r\n", false, RouteOp::kRead) == ReplyClass::kMiss);
   CHECK(j.classify("_\r\n", false, RouteOp::kRead) == ReplyClass::kMiss);
+  // One key of an MGET sent alone through a rule.
+  CHECK(j.classify("*1\r\n$-1\r\n", false, RouteOp::kRead) == ReplyClass::kMiss);
+  CHECK(j.classify("*1\r\n$1\r\nv\r\n", false, RouteOp::kRead) == ReplyClass::kOk);
   CHECK(j.classify("$-1\r\n", false, RouteOp::kWrite) == ReplyClass::kRefused);  // SET NX
   CHECK(j.classify("+OK\r\n", false, RouteOp::kWrite) == ReplyClass::kOk);
   CHECK(j.classify("-ERR x\r\n", true, RouteOp::kWrite) == ReplyClass::kError);
@@ -75,6 +81,10 @@ TEST_CASE("judges: the warm-up fill", "[routes]") {
   REQUIRE(r.fill(command({"GET", "k"}), "k", "$2\r\nab\r\n", ":-1\r\n", out));
   CHECK(out == command({"SET", "k", "ab", "NX"}));
   CHECK_FALSE(r.fill(command({"GET", "k"}), "k", "$2\r\nab\r\n", ":-2\r\n", out));
+  REQUIRE(r.ttl_request(command({"MGET", "k"}), "k", out));
+  CHECK(out == command({"PTTL", "k"}));
+  REQUIRE(r.fill(command({"MGET", "k"}), "k", "*1\r\n$2\r\nab\r\n", ":-1\r\n", out));
+  CHECK(out == command({"SET", "k", "ab", "NX"}));
 }
 
 TEST_CASE("judges: memcached expiries capped", "[routes]") {
@@ -89,6 +99,8 @@ TEST_CASE("judges: memcached expiries capped", "[routes]") {
   CHECK(capped_mc("ms k 2 F5\r\nab\r\n", 60) == "ms k 2 F5 T60\r\nab\r\n");
   CHECK(capped_mc("mg k v T9999\r\n", 60) == "mg k v T60\r\n");
   CHECK(capped_mc("mg k v\r\n", 60) == "(unchanged)");
+  CHECK(capped_mc("mg k v N0 T900\r\n", 60) == "mg k v N60 T60\r\n");
+  CHECK(capped_mc("ms k 2 N0\r\nab\r\n", 60) == "ms k 2 N60 T60\r\nab\r\n");
   CHECK(capped_mc("delete k\r\n", 60) == "(unchanged)");
   // A Unix time: further away than the cap becomes the cap (relative); closer stays.
   const long long now = static_cast<long long>(std::time(nullptr));
@@ -104,7 +116,8 @@ TEST_CASE("judges: Redis expiries capped", "[routes]") {
   CHECK(capped_redis({"set", "k", "v", "px", "90000"}, 60) ==
         command({"set", "k", "v", "px", "60000"}));
   CHECK(capped_redis({"SET", "k", "v", "EX", "10"}, 60) == "(unchanged)");
-  CHECK(capped_redis({"SET", "k", "v", "KEEPTTL"}, 60) == "(unchanged)");
+  // KEEPTTL could keep no expiry at all (a key written some other way).
+  CHECK(capped_redis({"SET", "k", "v", "KEEPTTL"}, 60) == command({"SET", "k", "v", "EX", "60"}));
   CHECK(capped_redis({"SETEX", "k", "100", "v"}, 60) == command({"SETEX", "k", "60", "v"}));
   CHECK(capped_redis({"PSETEX", "k", "100000", "v"}, 60) == command({"PSETEX", "k", "60000", "v"}));
   CHECK(capped_redis({"EXPIRE", "k", "61"}, 60) == command({"EXPIRE", "k", "60"}));
