@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "tests/support/front_proxy.h"
+#include "tests/support/hiredis_client.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_cluster.h"
 #include "tests/support/resp_client.h"
@@ -311,6 +312,23 @@ TEST_CASE("A listener in optional TLS mode serves plain and TLS clients on one p
   CHECK(mc_plain.call("get opt:m\r\n", "get") == "VALUE opt:m 0 3\r\ntls\r\nEND\r\n");
   CHECK(mc_plain.call("set opt:m 0 0 5\r\nplain\r\n") == "STORED\r\n");
   CHECK(mc_tls.call("get opt:m\r\n", "get") == "VALUE opt:m 0 5\r\nplain\r\nEND\r\n");
+}
+
+TEST_CASE("hiredis in plain text on an optional-TLS listener shares keys with TLS clients",
+          "[tls][hiredis]") {
+  const TlsMaterial& m = material();
+  Proxy proxy(
+      "  - name: ro\n"
+      "    listen: \"127.0.0.1:{port1}\"\n"
+      "    pool: red\n" +
+      tls_yaml(m.server.cert, m.server.key, {"mode: optional"}));
+  testing::Hiredis hiredis(proxy.port(1));
+  RespClient tls(proxy.port(1), client_tls(m));
+  CHECK(hiredis.call({"SET", "hi:k", "from hiredis"}) == "status:OK");
+  CHECK(tls.call({"GET", "hi:k"}) == testing::resp_bulk("from hiredis"));
+  CHECK(tls.call({"RPUSH", "hi:l", "a", "b"}) == ":2\r\n");
+  CHECK(hiredis.call({"LRANGE", "hi:l", "0", "-1"}) == "[str:a, str:b]");
+  CHECK(hiredis.call({"MGET", "hi:k", "hi:none"}) == "[str:from hiredis, nil]");
 }
 
 // --- client certificates, versions ---------------------------------------------------------------
