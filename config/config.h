@@ -295,8 +295,16 @@ struct Limits {
   uint64_t reply_size_max = 64 * 1024 * 1024;
 };
 
+// How log lines are written to stderr: "<time> <level> [<thread>] <message>", or one JSON object
+// per line ({"time", "level", "thread", "message"}) for log collectors.
+enum class LogFormat : uint8_t { kText, kJson };
+inline std::string_view to_string(LogFormat f) {
+  return f == LogFormat::kText ? "text" : "json";
+}
+
 struct Config {
   unsigned workers = 0;  // resolved: never 0 after loading (0 in YAML means one per core)
+  LogFormat log_format = LogFormat::kText;
   std::vector<ListenerConfig> listeners;
   std::vector<PoolConfig> pools;
   Limits limits;

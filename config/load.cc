@@ -117,8 +117,9 @@ constexpr std::array kReplicateModes{ReplicateMode::kAllSync, ReplicateMode::kQu
 constexpr std::array kReadPolicies{ReadPolicy::kFirst, ReadPolicy::kRandom, ReadPolicy::kRoundRobin,
                                    ReadPolicy::kLeastLatency};
 
-constexpr std::array<std::string_view, 7> kRootKeys{"workers",     "listeners", "pools", "limits",
-                                                    "auth_limits", "users",     "routes"};
+constexpr std::array<std::string_view, 8> kRootKeys{
+    "workers", "listeners", "pools", "limits", "auth_limits", "users", "routes", "log_format"};
+constexpr std::array kLogFormats{LogFormat::kText, LogFormat::kJson};
 constexpr std::array<std::string_view, 9> kListenerKeys{
     "name", "listen", "protocol", "pool", "route", "backlog", "tls", "auth", "max_connections"};
 constexpr std::array<std::string_view, 9> kListenerTlsKeys{
@@ -955,6 +956,9 @@ void Loader::load(const YAML::Node& root, Config& config) {
 
   if (const Value* v = f.get("workers")) {
     if (const auto n = read_int(*v, 0, kMaxWorkers)) config.workers = static_cast<unsigned>(*n);
+  }
+  if (const Value* v = f.get("log_format")) {
+    if (const auto format = read_enum(*v, kLogFormats, "log_format")) config.log_format = *format;
   }
   if (config.workers == 0) {
     // hardware_concurrency() may return 0 when it cannot tell.

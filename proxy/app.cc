@@ -70,6 +70,7 @@ std::string describe(const tcp::endpoint& e) {
 }  // namespace
 
 int run_proxy(const config::Config& config) {
+  set_log_json(config.log_format == config::LogFormat::kJson);
   backends::set_warning_sink(
       [](std::string_view message) { write_log(LogLevel::kWarning, message); });
   asio::io_context main_io(1);

@@ -10,6 +10,7 @@ namespace cachegate::proxy {
 
 namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
+std::atomic<bool> g_json{false};
 std::mutex g_mutex;
 thread_local std::string t_name = "main";
 
@@ -26,7 +27,56 @@ const char* level_name(LogLevel level) {
   }
   return "?";
 }
+void append_json_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (u < 0x20 || u == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", u);
+      out.append(escaped);
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+}
+
 }  // namespace
+
+std::string format_log_line(bool json, std::string_view time, LogLevel level,
+                            std::string_view thread, std::string_view message) {
+  std::string out;
+  out.reserve(message.size() + 80);
+  if (!json) {
+    out.append(time);
+    out.push_back(' ');
+    out.append(level_name(level));
+    out.append(" [");
+    out.append(thread);
+    out.append("] ");
+    out.append(message);
+  } else {
+    out.append("{\"time\":");
+    append_json_string(out, time);
+    out.append(",\"level\":");
+    append_json_string(out, level_name(level));
+    out.append(",\"thread\":");
+    append_json_string(out, thread);
+    out.append(",\"message\":");
+    append_json_string(out, message);
+    out.push_back('}');
+  }
+  out.push_back('\n');
+  return out;
+}
+
+void set_log_json(bool json) {
+  g_json.store(json);
+}
 
 void set_log_level(LogLevel level) {
   g_level.store(static_cast<int>(level));
@@ -49,9 +99,9 @@ void write_log(LogLevel level, std::string_view message) {
   std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<int>(millis));
+  const std::string line = format_log_line(g_json.load(), stamp, level, t_name, message);
   std::lock_guard<std::mutex> lock(g_mutex);
-  std::fprintf(stderr, "%s %s [%s] %.*s\n", stamp, level_name(level), t_name.c_str(),
-               static_cast<int>(message.size()), message.data());
+  std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
 }
 

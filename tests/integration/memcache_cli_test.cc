@@ -17,6 +17,7 @@
 
 #include "tests/support/memcache_cluster.h"
 #include "tests/support/process.h"
+#include "tests/support/servers.h"
 #include "tests/support/temp_dir.h"
 
 namespace cachegate {
@@ -173,6 +174,36 @@ TEST_CASE("one and two workers serve, and SIGTERM stops cachegate cleanly",
   CHECK(took < std::chrono::milliseconds(3000));
   for (auto& c : clients)
     CHECK(c->peer_closed());
+}
+
+TEST_CASE("log_format json writes one JSON object per line", "[memcache][cli][log]") {
+  testing::MemcachedServer memcached;
+  testing::CachegateServer proxy(
+      "log_format: json\n"
+      "listeners:\n"
+      "  - {name: mc, listen: \"127.0.0.1:{port}\", pool: cache}\n"
+      "pools:\n"
+      "  cache: {servers: [\"127.0.0.1:" +
+      std::to_string(memcached.port()) + ":1\"]}\n");
+  TextClient c("127.0.0.1", proxy.port());
+  CHECK(c.call("version\r\n").value_or("").rfind("VERSION ", 0) == 0);
+  proxy.process().stop(std::chrono::milliseconds(5000));
+  const std::regex line(
+      R"re(\{"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","level":"(debug|info|warning|error)",)re"
+      R"re("thread":"[^"]*","message":"([^"\\]|\\.)*"\})re");
+  std::istringstream log(proxy.log());
+  std::string text;
+  int lines = 0;
+  bool listener_line = false;
+  while (std::getline(log, text)) {
+    INFO(text);
+    CHECK(std::regex_match(text, line));
+    listener_line = listener_line || text.find("listener 'mc' on 127.0.0.1:") != std::string::npos;
+    ++lines;
+  }
+  CHECK(lines >= 3);  // running, the listener, stopping
+  CHECK(listener_line);
+  memcached.process().signal(SIGKILL);
 }
 
 TEST_CASE("SIGTERM with a request stuck at a hung server still exits 0",

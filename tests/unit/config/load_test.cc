@@ -293,6 +293,22 @@ pools:
   require_error(config("workers: two"), {"workers", 1, 10, "expected an integer, got 'two'"});
 }
 
+TEST_CASE("log_format", "[config]") {
+  auto config = [](std::string_view line) {
+    return std::string(line) + "\n" + yaml(R"(
+listeners:
+  - {name: mc, listen: 127.0.0.1:22122, pool: cache}
+pools:
+  cache: {servers: [127.0.0.1:21211:1]}
+)");
+  };
+  CHECK(require_ok(config("")).config.log_format == LogFormat::kText);
+  CHECK(require_ok(config("log_format: text")).config.log_format == LogFormat::kText);
+  CHECK(require_ok(config("log_format: json")).config.log_format == LogFormat::kJson);
+  require_error(config("log_format: jsn"),
+                {"log_format", 1, 13, "unknown log_format 'jsn' (did you mean 'json'?)"});
+}
+
 TEST_CASE("integers must be integers", "[config]") {
   struct Case {
     std::string line;
