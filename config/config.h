@@ -214,6 +214,21 @@ struct RouteTableConfig {
   SourceLocation where;
 };
 
+// The permission class of an operation: deletes and arithmetic are writes.
+inline OpClass op_class(RouteOp op) {
+  switch (op) {
+    case RouteOp::kRead:
+      return OpClass::kRead;
+    case RouteOp::kAdmin:
+      return OpClass::kAdmin;
+    case RouteOp::kWrite:
+    case RouteOp::kDelete:
+    case RouteOp::kArithmetic:
+      break;
+  }
+  return OpClass::kWrite;
+}
+
 inline std::string_view to_string(RouteOp op) {
   switch (op) {
     case RouteOp::kRead:

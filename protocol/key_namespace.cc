@@ -20,15 +20,11 @@ namespace memcache {
 
 namespace {
 
-bool starts_with(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
 // Appends `key` without `prefix` (as sent: plain, or base64 of the stored bytes).
 void append_stripped_key(std::string_view key, std::string_view prefix,
                          std::string_view replacement, bool base64, std::string& out) {
   if (!base64) {
-    if (starts_with(key, prefix)) {
+    if (key.starts_with(prefix)) {
       out.append(replacement);
       out.append(key.substr(prefix.size()));
     } else {
@@ -39,7 +35,7 @@ void append_stripped_key(std::string_view key, std::string_view prefix,
   char decoded[kMaxKeyLength];
   const std::optional<size_t> length = base64_decode(key, decoded, sizeof decoded);
   const std::string_view bytes(decoded, length ? *length : 0);
-  if (!length || !starts_with(bytes, prefix)) {
+  if (!length || !bytes.starts_with(prefix)) {
     out.append(key);
     return;
   }
@@ -126,7 +122,7 @@ void strip_meta_keys(std::string_view reply, std::string_view prefix, std::strin
       const std::string_view rest = line.substr(3);
       const size_t end = rest.find(' ');
       const std::string_view key = rest.substr(0, end);
-      append_stripped_key(key, prefix, replacement, !starts_with(key, prefix), out);
+      append_stripped_key(key, prefix, replacement, !key.starts_with(prefix), out);
       if (end != std::string_view::npos) out.append(rest.substr(end));
       out.append("\r\n");
     } else if (code == "HD " || code == "EN " || code == "NF " || code == "NS " || code == "EX ") {
@@ -147,10 +143,6 @@ namespace resp {
 
 namespace {
 
-bool starts_with(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
 void append_header(std::string& out, char type, int64_t count) {
   out.push_back(type);
   out.append(std::to_string(count));
@@ -169,7 +161,7 @@ void append_replaced(std::string_view key, std::string_view prefix, std::string_
 // A bulk key with its prefix replaced; any other element as it is.
 void append_stripped(const Value& v, std::string_view prefix, std::string_view replacement,
                      std::string& out) {
-  if (v.type == '$' && !v.is_null() && starts_with(v.payload, prefix)) {
+  if (v.type == '$' && !v.is_null() && v.payload.starts_with(prefix)) {
     append_replaced(v.payload, prefix, replacement, out);
   } else {
     out.append(v.raw);
@@ -186,7 +178,7 @@ bool append_key_list(const Value& list, std::string_view prefix, std::string_vie
   Value key;
   for (int64_t i = 0; i < list.count; ++i) {
     if (!read_value(list.raw, pos, key)) return false;
-    if (key.type != '$' || key.is_null() || !starts_with(key.payload, prefix)) continue;
+    if (key.type != '$' || key.is_null() || !key.payload.starts_with(prefix)) continue;
     append_replaced(key.payload, prefix, replacement, kept);
     ++count;
   }

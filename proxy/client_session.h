@@ -117,13 +117,8 @@ class ClientSession : public routing::ReplyHandler,
   // A reply nobody waits for (kNoSlot) came back.
   virtual void on_discarded_reply(bool error) {}
 
-  // Sends a request to server `server` of the pool (the listener's, or `pool`); its reply fills
-  // a new slot (or is discarded when `discard`).
-  void forward(uint32_t server, const std::string_view* pieces, size_t count,
-               protocol::ReplyShape shape, bool discard = false, uint8_t kind = 0,
-               uint32_t keys = 0) {
-    forward(pool_, server, pieces, count, shape, discard, kind, keys);
-  }
+  // Sends a request to server `server` of `pool`; its reply fills a new slot (or is discarded
+  // when `discard`).
   void forward(routing::Pool& pool, uint32_t server, const std::string_view* pieces, size_t count,
                protocol::ReplyShape shape, bool discard = false, uint8_t kind = 0,
                uint32_t keys = 0);

@@ -164,63 +164,16 @@ namespace {
 // What a memcached request does, for route rules and users' permissions; nullopt for what
 // cachegate answers itself.
 std::optional<config::RouteOp> route_op(const Request& request, const char* frame) {
-  switch (request.command) {
-    case Command::kGet:
-    case Command::kGets:
-    case Command::kMetaDebug:
-      return config::RouteOp::kRead;
-    case Command::kMetaGet: {
-      // mg with N (create on miss) or T (update the TTL) changes the item. Flags follow the key.
-      const size_t flags_at = request.key.offset + request.key.length;
-      const std::string_view line(frame + flags_at, request.line_length - flags_at);
-      for (size_t i = line.find(' '); i != std::string_view::npos; i = line.find(' ', i + 1)) {
-        const char flag = i + 1 < line.size() ? line[i + 1] : ' ';
-        if (flag == 'N' || flag == 'T') return config::RouteOp::kWrite;
-      }
-      return config::RouteOp::kRead;
+  if (request.command == Command::kMetaGet) {
+    // mg with N (create on miss) or T (update the TTL) changes the item. Flags follow the key.
+    const size_t flags_at = request.key.offset + request.key.length;
+    const std::string_view line(frame + flags_at, request.line_length - flags_at);
+    for (size_t i = line.find(' '); i != std::string_view::npos; i = line.find(' ', i + 1)) {
+      const char flag = i + 1 < line.size() ? line[i + 1] : ' ';
+      if (flag == 'N' || flag == 'T') return config::RouteOp::kWrite;
     }
-    case Command::kGat:
-    case Command::kGats:
-    case Command::kSet:
-    case Command::kAdd:
-    case Command::kReplace:
-    case Command::kAppend:
-    case Command::kPrepend:
-    case Command::kCas:
-    case Command::kTouch:
-    case Command::kMetaSet:
-      return config::RouteOp::kWrite;
-    case Command::kDelete:
-    case Command::kMetaDelete:
-      return config::RouteOp::kDelete;
-    case Command::kIncr:
-    case Command::kDecr:
-    case Command::kMetaArithmetic:
-      return config::RouteOp::kArithmetic;
-    case Command::kFlushAll:
-      return config::RouteOp::kAdmin;
-    case Command::kMetaNoop:
-    case Command::kVersion:
-    case Command::kVerbosity:
-    case Command::kStats:
-    case Command::kQuit:
-      break;
   }
-  return std::nullopt;
-}
-
-config::OpClass op_class(config::RouteOp op) {
-  switch (op) {
-    case config::RouteOp::kRead:
-      return config::OpClass::kRead;
-    case config::RouteOp::kAdmin:
-      return config::OpClass::kAdmin;
-    case config::RouteOp::kWrite:
-    case config::RouteOp::kDelete:
-    case config::RouteOp::kArithmetic:
-      break;
-  }
-  return config::OpClass::kWrite;
+  return routing::memcache_route_op(request.command);
 }
 
 const routing::MemcacheJudge memcache_judge;
@@ -234,7 +187,7 @@ const routing::ReplyJudge& MemcacheSession::judge() const {
 bool MemcacheSession::permitted(const Request& request, const char* frame) {
   const auto op = route_op(request, frame);
   if (!op) return true;
-  if (!may(op_class(*op))) return false;
+  if (!may(config::op_class(*op))) return false;
   if (protocol::memcache::is_retrieval(request.command)) {
     for (const auto& key : parser_.keys())
       if (!key_allowed(key.in(frame))) return false;

@@ -39,26 +39,6 @@ uint32_t first_live_server(const routing::Pool& pool) {
   return routing::Distribution::kNoServer;
 }
 
-// What a command does, for route rules and users' permissions. Server administration (Redis's
-// admin flag), whole-pool commands, and scripts (which can reach any key of their server from
-// inside) are admin operations; commands on keys are reads or writes by Redis's write flag,
-// including the @dangerous ones whose danger is the keys they touch (SORT, RESTORE), which the
-// key patterns cover. Among writes, those that remove keys are deletes and the counters
-// arithmetic, so route rules can treat them apart.
-config::RouteOp route_op(const redis::CommandInfo& command, const RedisPolicy& policy) {
-  if (command.has(redis::CommandFlag::kAdmin) || policy.route == RedisRoute::kAllServers ||
-      policy.route == RedisRoute::kOneServer || policy.route == RedisRoute::kScan ||
-      command.in_category(redis::AclCategory::kScripting))
-    return config::RouteOp::kAdmin;
-  if (!command.has(redis::CommandFlag::kWrite)) return config::RouteOp::kRead;
-  const std::string_view name = command.name;
-  if (name == "del" || name == "unlink" || name == "getdel") return config::RouteOp::kDelete;
-  if (name == "incr" || name == "incrby" || name == "decr" || name == "decrby" ||
-      name == "incrbyfloat" || name == "hincrby" || name == "hincrbyfloat" || name == "zincrby")
-    return config::RouteOp::kArithmetic;
-  return config::RouteOp::kWrite;
-}
-
 }  // namespace
 
 RedisSession::RedisSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id,
@@ -159,11 +139,11 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
       !redis::key_positions(command, args_, argc_, key_index_))
     key_index_.clear();
   reply_keys_ = 0;
-  op_ = route_op(command, policy);
+  patterns_.clear();
+  op_ = routing::redis_route_op(command, policy);
   if (user_ != nullptr && policy.route != RedisRoute::kLocal &&
       policy.route != RedisRoute::kUnsupported &&
-      (!permitted(command, policy) ||
-       (!key_namespace().empty() && !apply_namespace(command, policy))))
+      (!permitted(command) || (!key_namespace().empty() && !apply_namespace(command, policy))))
     return;
   // KEYS and SCAN on a routed listener reach the rule an empty key matches; its key rewrite
   // applies to their patterns and, undone, to the keys they return.
@@ -202,15 +182,10 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
   }
 }
 
-// The logged-in user's operation classes and key patterns. Server administration (Redis's admin
-// flag), whole-pool commands, and scripts (which can reach any key of their server from inside)
-// are admin operations; commands on keys are reads or writes by Redis's write flag, including
-// the @dangerous ones whose danger is the keys they touch (SORT, RESTORE), which the key
-// patterns cover.
-bool RedisSession::permitted(const redis::CommandInfo& command, const RedisPolicy& policy) {
-  const config::OpClass op = op_ == config::RouteOp::kRead    ? config::OpClass::kRead
-                             : op_ == config::RouteOp::kAdmin ? config::OpClass::kAdmin
-                                                              : config::OpClass::kWrite;
+// The logged-in user's operation classes (routing::redis_route_op says which a command is) and
+// key patterns.
+bool RedisSession::permitted(const redis::CommandInfo& command) {
+  const config::OpClass op = config::op_class(op_);
   if (!may(op)) {
     counters_.permission_denied.add();
     std::string name(command.name);
@@ -263,56 +238,66 @@ bool RedisSession::apply_namespace(const redis::CommandInfo& command, const Redi
   const bool keys = name == "keys";
   if (!keys_route && !scan && !keys) return true;
 
-  // The arguments again, with the namespace in front of each key (KEYS and SCAN: escaped in
-  // front of the pattern). The bytes are reserved first so the views into them stay valid.
+  // The arguments again, with the namespace in front of each key, and escaped in front of KEYS
+  // and SCAN patterns. The bytes are reserved first so the views into them stay valid.
   size_t bytes = 0;
   for (uint32_t k : key_index_)
     bytes += ns.size() + args_[k].size();
-  for (size_t i = 1; i < argc_; ++i)
-    bytes += (keys || scan) ? args_[i].size() + 2 * ns.size() + 1 : 0;
   ns_bytes_.clear();
-  ns_bytes_.reserve(bytes + 2 * ns.size() + 1);
-  auto prefixed = [&](std::string_view arg, bool pattern) {
-    const size_t at = ns_bytes_.size();
-    if (pattern) {
-      protocol::append_glob_escaped(ns, ns_bytes_);
-    } else {
-      ns_bytes_.append(ns);
-    }
-    ns_bytes_.append(arg);
-    return std::string_view(ns_bytes_.data() + at, ns_bytes_.size() - at);
-  };
+  ns_bytes_.reserve(bytes);
   ns_args_.assign(args_, args_ + argc_);
-  for (uint32_t k : key_index_)
-    ns_args_[k] = prefixed(args_[k], false);
-  if (keys) {
-    ns_args_[1] = prefixed(args_[1], true);
-    reply_keys_ = static_cast<uint8_t>(KeyReply::kKeyList);
-  } else if (scan) {
-    // SCAN cursor [MATCH pattern] [COUNT n] [TYPE t]: without MATCH, one confining the scan.
-    bool matched = false;
-    for (size_t i = 2; i + 1 < argc_; i += 2) {
-      if (iequals(args_[i], "match")) {
-        ns_args_[i + 1] = prefixed(args_[i + 1], true);
-        matched = true;
-      }
-    }
-    if (!matched) {
-      ns_args_.push_back("MATCH");
-      ns_args_.push_back(prefixed("*", true));
-    }
-    reply_keys_ = static_cast<uint8_t>(KeyReply::kScan);
+  for (uint32_t k : key_index_) {
+    const size_t at = ns_bytes_.size();
+    ns_bytes_.append(ns);
+    ns_bytes_.append(args_[k]);
+    ns_args_[k] = std::string_view(ns_bytes_.data() + at, ns_bytes_.size() - at);
+  }
+  if (keys || scan) {
+    std::string escaped;
+    protocol::append_glob_escaped(ns, escaped);
+    rewrite_listing_patterns(keys, [&](std::string_view pattern) {
+      return routing::rewritten_key(pattern, {}, escaped);
+    });
+    reply_keys_ = static_cast<uint8_t>(keys ? KeyReply::kKeyList : KeyReply::kScan);
   } else if (name == "lmpop" || name == "zmpop") {
     reply_keys_ = static_cast<uint8_t>(KeyReply::kKeyFirst);
   } else if (name == "xread" || name == "xreadgroup") {
     reply_keys_ = static_cast<uint8_t>(KeyReply::kStreams);
   }
+  use_rewritten_args();
+  return true;
+}
+
+template <class Rewrite>
+void RedisSession::rewrite_listing_patterns(bool keys, const Rewrite& rewrite) {
+  // Reserved once per request for both rewrites (namespace, route), so views stay valid.
+  if (patterns_.empty()) patterns_.reserve(2 * ns_args_.size() + 4);
+  if (keys) {
+    patterns_.push_back(rewrite(ns_args_[1]));
+    ns_args_[1] = patterns_.back();
+    return;
+  }
+  // SCAN cursor [MATCH pattern] [COUNT n] [TYPE t]: without MATCH, one confining the scan.
+  bool matched = false;
+  for (size_t i = 2; i + 1 < ns_args_.size(); i += 2) {
+    if (!iequals(ns_args_[i], "match")) continue;
+    patterns_.push_back(rewrite(ns_args_[i + 1]));
+    ns_args_[i + 1] = patterns_.back();
+    matched = true;
+  }
+  if (!matched) {
+    patterns_.push_back(rewrite("*"));
+    ns_args_.push_back("MATCH");
+    ns_args_.push_back(patterns_.back());
+  }
+}
+
+void RedisSession::use_rewritten_args() {
   args_ = ns_args_.data();
   argc_ = ns_args_.size();
   inline_rewrite_.clear();
   resp::append_command(inline_rewrite_, args_, argc_);
   request_bytes_ = inline_rewrite_;
-  return true;
 }
 
 const routing::ReplyJudge& RedisSession::judge() const {
@@ -345,39 +330,10 @@ void RedisSession::rewrite_patterns(bool keys) {
   std::string strip, add;
   protocol::append_glob_escaped(c.strip_prefix, strip);
   protocol::append_glob_escaped(c.add_prefix, add);
-  auto rewritten = [&](std::string_view pattern) {
-    std::string out = add;
-    out.append(pattern.substr(0, strip.size()) == strip ? pattern.substr(strip.size()) : pattern);
-    return out;
-  };
-  std::vector<std::string_view> args(args_, args_ + argc_);
-  patterns_.clear();
-  patterns_.reserve(argc_ + 1);  // views into it stay valid
-  if (keys) {
-    patterns_.push_back(rewritten(args[1]));
-    args[1] = patterns_.back();
-  } else {
-    // SCAN cursor [MATCH pattern] [COUNT n] [TYPE t]: without MATCH, one confining the scan.
-    bool matched = false;
-    for (size_t i = 2; i + 1 < args.size(); i += 2) {
-      if (!iequals(args[i], "match")) continue;
-      patterns_.push_back(rewritten(args[i + 1]));
-      args[i + 1] = patterns_.back();
-      matched = true;
-    }
-    if (!matched) {
-      patterns_.push_back(rewritten("*"));
-      args.push_back("MATCH");
-      args.push_back(patterns_.back());
-    }
-  }
-  ns_args_.assign(args.begin(), args.end());
-  args_ = ns_args_.data();
-  argc_ = ns_args_.size();
-  scratch_.clear();
-  resp::append_command(scratch_, args_, argc_);
-  inline_rewrite_.swap(scratch_);
-  request_bytes_ = inline_rewrite_;
+  if (args_ != ns_args_.data()) ns_args_.assign(args_, args_ + argc_);
+  rewrite_listing_patterns(
+      keys, [&](std::string_view pattern) { return routing::rewritten_key(pattern, strip, add); });
+  use_rewritten_args();
   listing_rule_ = rule;
   reply_keys_ = static_cast<uint8_t>(keys ? resp::KeyReply::kKeyList : resp::KeyReply::kScan);
 }
@@ -425,15 +381,14 @@ void RedisSession::route_keyed(const redis::CommandInfo& command) {
       }
     }
     // Keys as the pools get them: a rule's rewrite changes where they hash.
-    std::string_view strip, add;
-    if (target.rule != nullptr) {
-      strip = target.rule->config->strip_prefix;
-      add = target.rule->config->add_prefix;
-    }
-    auto stored = [&](std::string_view key) {
-      std::string out(add);
-      out.append(key.substr(0, strip.size()) == strip ? key.substr(strip.size()) : key);
-      return out;
+    const config::RouteRule* rule = target.rule != nullptr ? target.rule->config : nullptr;
+    const bool rewrites =
+        rule != nullptr && (!rule->strip_prefix.empty() || !rule->add_prefix.empty());
+    std::string rewritten;
+    auto stored = [&](std::string_view key) -> std::string_view {
+      if (!rewrites) return key;
+      rewritten = routing::rewritten_key(key, rule->strip_prefix, rule->add_prefix);
+      return rewritten;
     };
     const size_t pools = target.rule != nullptr ? target.rule->pools.size() : 1;
     for (size_t p = 0; p < pools; ++p) {

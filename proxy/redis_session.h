@@ -37,7 +37,7 @@ class RedisSession final : public ClientSession {
 
   void dispatch(const protocol::resp::Request& request, const char* bytes);
   // Answers NOPERM and returns false when the logged-in user may not run this.
-  bool permitted(const protocol::redis::CommandInfo& command, const routing::RedisPolicy& policy);
+  bool permitted(const protocol::redis::CommandInfo& command);
   // For a user with a namespace: puts it in front of the request's keys (and of KEYS and SCAN
   // patterns) and notes which reply names keys. False, after answering, for what it cannot
   // confine to the namespace (FLUSHALL, RANDOMKEY, scripts, …).
@@ -47,6 +47,12 @@ class RedisSession final : public ClientSession {
   // KEYS (`keys`) or SCAN on a routed listener whose empty-key rule rewrites keys: the rewrite
   // applied to the patterns (a SCAN without MATCH gets one), and listing_rule_ set.
   void rewrite_patterns(bool keys);
+  // In ns_args_ (the request's arguments, already copied there): KEYS' pattern, or every SCAN
+  // MATCH pattern (one added when there is none), replaced by rewrite(pattern).
+  template <class Rewrite>
+  void rewrite_listing_patterns(bool keys, const Rewrite& rewrite);
+  // Makes ns_args_ the request: its arguments and the bytes forwarded.
+  void use_rewritten_args();
   void route_keyed(const protocol::redis::CommandInfo& command);
   void route_split(const protocol::redis::CommandInfo& command, const routing::RedisPolicy& policy);
   void route_all(const protocol::redis::CommandInfo& command, const routing::RedisPolicy& policy);

@@ -9,6 +9,7 @@
 #include "protocol/ascii.h"
 #include "protocol/redis_commands.h"
 #include "routing/distribution.h"
+#include "routing/redis_policy.h"
 #include "routing/route_table.h"
 
 namespace cachegate::routing {
@@ -86,32 +87,16 @@ std::optional<config::RouteOp> parse_route_op(std::string_view name, config::Pro
   for (const auto& [text, op] : kClasses)
     if (n == text) return op;
   if (protocol == config::Protocol::kMemcached) {
-    static constexpr std::pair<std::string_view, config::RouteOp> kCommands[] = {
-        {"get", config::RouteOp::kRead},        {"gets", config::RouteOp::kRead},
-        {"mg", config::RouteOp::kRead},         {"me", config::RouteOp::kRead},
-        {"set", config::RouteOp::kWrite},       {"add", config::RouteOp::kWrite},
-        {"replace", config::RouteOp::kWrite},   {"append", config::RouteOp::kWrite},
-        {"prepend", config::RouteOp::kWrite},   {"cas", config::RouteOp::kWrite},
-        {"touch", config::RouteOp::kWrite},     {"gat", config::RouteOp::kWrite},
-        {"gats", config::RouteOp::kWrite},      {"ms", config::RouteOp::kWrite},
-        {"md", config::RouteOp::kDelete},       {"incr", config::RouteOp::kArithmetic},
-        {"decr", config::RouteOp::kArithmetic}, {"ma", config::RouteOp::kArithmetic},
-        {"flush_all", config::RouteOp::kAdmin}};
-    for (const auto& [text, op] : kCommands)
-      if (n == text) return op;
+    using protocol::memcache::Command;
+    for (auto c = static_cast<int>(Command::kGet); c <= static_cast<int>(Command::kQuit); ++c) {
+      const auto command = static_cast<Command>(c);
+      if (protocol::memcache::command_name(command) == n) return memcache_route_op(command);
+    }
     return std::nullopt;
   }
   const protocol::redis::CommandInfo* command = protocol::redis::find_command(n);
   if (command == nullptr) return std::nullopt;
-  if (command->has(protocol::redis::CommandFlag::kAdmin) ||
-      command->in_category(protocol::redis::AclCategory::kScripting))
-    return config::RouteOp::kAdmin;
-  if (!command->has(protocol::redis::CommandFlag::kWrite)) return config::RouteOp::kRead;
-  if (n == "del" || n == "unlink" || n == "getdel") return config::RouteOp::kDelete;
-  if (n == "incr" || n == "incrby" || n == "decr" || n == "decrby" || n == "incrbyfloat" ||
-      n == "hincrby" || n == "hincrbyfloat" || n == "zincrby")
-    return config::RouteOp::kArithmetic;
-  return config::RouteOp::kWrite;
+  return redis_route_op(*command, redis_policy(*command));
 }
 
 std::optional<std::string> explain_route(const config::Config& config, std::string_view listener,

@@ -213,4 +213,21 @@ RedisPolicy redis_policy(const CommandInfo& command) {
   return it != table.end() ? it->second : compute_policy(command);
 }
 
+config::RouteOp redis_route_op(const protocol::redis::CommandInfo& command,
+                               const RedisPolicy& policy) {
+  using protocol::redis::AclCategory;
+  using protocol::redis::CommandFlag;
+  if (command.has(CommandFlag::kAdmin) || policy.route == RedisRoute::kAllServers ||
+      policy.route == RedisRoute::kOneServer || policy.route == RedisRoute::kScan ||
+      command.in_category(AclCategory::kScripting))
+    return config::RouteOp::kAdmin;
+  if (!command.has(CommandFlag::kWrite)) return config::RouteOp::kRead;
+  const std::string_view name = command.name;
+  if (name == "del" || name == "unlink" || name == "getdel") return config::RouteOp::kDelete;
+  if (name == "incr" || name == "incrby" || name == "decr" || name == "decrby" ||
+      name == "incrbyfloat" || name == "hincrby" || name == "hincrbyfloat" || name == "zincrby")
+    return config::RouteOp::kArithmetic;
+  return config::RouteOp::kWrite;
+}
+
 }  // namespace cachegate::routing

@@ -6,6 +6,7 @@
 
 #include <string_view>
 
+#include "config/config.h"
 #include "protocol/redis_commands.h"
 #include "routing/resp_fanout.h"
 
@@ -38,5 +39,14 @@ constexpr RedisPolicy routed(RedisRoute route, RespMerge merge = RespMerge::kAll
 
 // The policy for a resolved command (a subcommand's own info for containers).
 RedisPolicy redis_policy(const protocol::redis::CommandInfo& command);
+
+// What a command does, for route rules and users' permissions. Server administration (Redis's
+// admin flag), whole-pool commands, and scripts (which can reach any key of their server from
+// inside) are admin operations; commands on keys are reads or writes by Redis's write flag,
+// including the @dangerous ones whose danger is the keys they touch (SORT, RESTORE), which key
+// patterns cover. Among writes, those that remove keys are deletes and the counters arithmetic,
+// so route rules can treat them apart.
+config::RouteOp redis_route_op(const protocol::redis::CommandInfo& command,
+                               const RedisPolicy& policy);
 
 }  // namespace cachegate::routing

@@ -18,10 +18,6 @@ namespace cachegate::routing {
 
 namespace {
 
-bool starts_with(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
 using protocol::iequals;
 using protocol::lower;
 
@@ -34,22 +30,22 @@ constexpr int64_t kMaxRelativeExptime = 30 * 24 * 3600;
 
 ReplyClass MemcacheJudge::classify(std::string_view reply, bool error, config::RouteOp op) const {
   if (error) return ReplyClass::kError;
-  if (starts_with(reply, "VALUE ") || starts_with(reply, "VA ")) return ReplyClass::kOk;
-  if (reply == "END\r\n" || starts_with(reply, "EN")) return ReplyClass::kMiss;
+  if (reply.starts_with("VALUE ") || reply.starts_with("VA ")) return ReplyClass::kOk;
+  if (reply == "END\r\n" || reply.starts_with("EN")) return ReplyClass::kMiss;
   // A quiet meta request that had nothing to say comes back empty (its MN is framed apart): a
   // miss for a read, done for a write.
   if (reply.empty() || reply == "MN\r\n")
     return op == config::RouteOp::kRead ? ReplyClass::kMiss : ReplyClass::kOk;
-  if (starts_with(reply, "NOT_STORED") || starts_with(reply, "EXISTS") ||
-      starts_with(reply, "NOT_FOUND") || starts_with(reply, "NS") || starts_with(reply, "EX") ||
-      starts_with(reply, "NF"))
+  if (reply.starts_with("NOT_STORED") || reply.starts_with("EXISTS") ||
+      reply.starts_with("NOT_FOUND") || reply.starts_with("NS") || reply.starts_with("EX") ||
+      reply.starts_with("NF"))
     return ReplyClass::kRefused;
   return ReplyClass::kOk;  // STORED, DELETED, TOUCHED, OK, a number, HD …
 }
 
 bool MemcacheJudge::ttl_request(std::string_view request, std::string_view key,
                                 std::string& out) const {
-  if (!starts_with(request, "get ") && !starts_with(request, "gets ")) return false;
+  if (!request.starts_with("get ") && !request.starts_with("gets ")) return false;
   out.assign("mg ");
   out.append(key);
   out.append(" t\r\n");
@@ -60,7 +56,7 @@ bool MemcacheJudge::fill(std::string_view request, std::string_view key, std::st
                          std::string_view ttl_reply, std::string& out) const {
   // "HD t<seconds>" (-1: no expiry); anything else (EN: gone meanwhile) copies nothing.
   const size_t t = ttl_reply.find(" t");
-  if (!starts_with(ttl_reply, "HD") || t == std::string_view::npos) return false;
+  if (!ttl_reply.starts_with("HD") || t == std::string_view::npos) return false;
   int64_t ttl = 0;
   const char* digits = ttl_reply.data() + t + 2;
   const auto [end, ec] = std::from_chars(digits, ttl_reply.data() + ttl_reply.size(), ttl);
@@ -179,16 +175,6 @@ bool MemcacheJudge::cap_ttl(std::string_view request, uint32_t max_seconds,
   return true;
 }
 
-namespace {
-
-std::string rewritten_key(std::string_view key, std::string_view strip, std::string_view add) {
-  std::string out(add);
-  out.append(starts_with(key, strip) ? key.substr(strip.size()) : key);
-  return out;
-}
-
-}  // namespace
-
 bool MemcacheJudge::rewrite_request(std::string_view request, std::string_view strip,
                                     std::string_view add, std::string& out, std::string& key,
                                     std::string& refusal) const {
@@ -199,7 +185,7 @@ bool MemcacheJudge::rewrite_request(std::string_view request, std::string_view s
   // The key is the second word (gat/gats: the third); a meta key with the b flag is base64.
   size_t index = 0, key_at = 0, key_length = 0;
   bool base64 = false;
-  const bool touch_first = starts_with(line, "gat ") || starts_with(line, "gats ");
+  const bool touch_first = line.starts_with("gat ") || line.starts_with("gats ");
   for (size_t i = 0; i < line.size();) {
     if (line[i] == ' ') {
       ++i;
@@ -234,7 +220,7 @@ bool MemcacheJudge::rewrite_request(std::string_view request, std::string_view s
     return false;
   }
   if (line.size() + 2 - key_length + new_key.size() > protocol::memcache::kMaxServerLine &&
-      !starts_with(line, "get ") && !starts_with(line, "gets ")) {
+      !line.starts_with("get ") && !line.starts_with("gets ")) {
     refusal = "CLIENT_ERROR line too long\r\n";
     return false;
   }
@@ -247,13 +233,13 @@ bool MemcacheJudge::rewrite_request(std::string_view request, std::string_view s
 bool MemcacheJudge::restore_reply(std::string_view, std::string_view reply, std::string_view strip,
                                   std::string_view add, std::string& out) const {
   out.clear();
-  if (starts_with(reply, "VALUE ")) {
+  if (reply.starts_with("VALUE ")) {
     protocol::memcache::strip_value_keys(reply, add, out, strip);
     return true;
   }
   static constexpr std::string_view kMeta[] = {"VA ", "HD ", "EN ", "NF ", "NS ", "EX ", "ME "};
   for (auto code : kMeta) {
-    if (starts_with(reply, code)) {
+    if (reply.starts_with(code)) {
       protocol::memcache::strip_meta_keys(reply, add, out, strip);
       return true;
     }
@@ -264,7 +250,7 @@ bool MemcacheJudge::restore_reply(std::string_view, std::string_view reply, std:
 // --- Redis -------------------------------------------------------------------------------------
 
 ReplyClass RedisJudge::classify(std::string_view reply, bool error, config::RouteOp op) const {
-  if (error || starts_with(reply, "-") || starts_with(reply, "!")) return ReplyClass::kError;
+  if (error || reply.starts_with("-") || reply.starts_with("!")) return ReplyClass::kError;
   // A key of a multi-key read travels alone through a rule (MGET k): one null element is a
   // miss like GET's null.
   const bool null = reply == "$-1\r\n" || reply == "*-1\r\n" || reply == "_\r\n" ||

@@ -14,6 +14,50 @@ bool listed(const std::vector<std::string>& names, std::string_view name) {
 
 }  // namespace
 
+std::optional<config::RouteOp> memcache_route_op(protocol::memcache::Command command) {
+  using protocol::memcache::Command;
+  switch (command) {
+    case Command::kGet:
+    case Command::kGets:
+    case Command::kMetaGet:
+    case Command::kMetaDebug:
+      return config::RouteOp::kRead;
+    case Command::kGat:
+    case Command::kGats:
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kAppend:
+    case Command::kPrepend:
+    case Command::kCas:
+    case Command::kTouch:
+    case Command::kMetaSet:
+      return config::RouteOp::kWrite;
+    case Command::kDelete:
+    case Command::kMetaDelete:
+      return config::RouteOp::kDelete;
+    case Command::kIncr:
+    case Command::kDecr:
+    case Command::kMetaArithmetic:
+      return config::RouteOp::kArithmetic;
+    case Command::kFlushAll:
+      return config::RouteOp::kAdmin;
+    case Command::kMetaNoop:
+    case Command::kVersion:
+    case Command::kVerbosity:
+    case Command::kStats:
+    case Command::kQuit:
+      break;
+  }
+  return std::nullopt;
+}
+
+std::string rewritten_key(std::string_view key, std::string_view strip, std::string_view add) {
+  std::string out(add);
+  out.append(key.starts_with(strip) ? key.substr(strip.size()) : key);
+  return out;
+}
+
 bool rule_matches(const config::RouteMatch& match, std::string_view key, config::RouteOp op,
                   std::string_view listener, std::string_view user) {
   if ((match.ops & config::route_op_bit(op)) == 0) return false;

@@ -10,10 +10,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "config/config.h"
+#include "protocol/memcache_request.h"
 #include "routing/pool.h"
 
 namespace cachegate::routing {
@@ -61,6 +64,15 @@ class RouteTable {
 // The index of the rule a request takes (see above); rules.size() when none matches.
 size_t select_rule(const std::vector<config::RouteRule>& rules, std::string_view key,
                    config::RouteOp op, std::string_view listener, std::string_view user);
+
+// What a memcached command does, for rule matching and permissions; nullopt for what cachegate
+// answers itself. An mg is a read here; one with N or T changes the item, which only its flags
+// tell (the session looks at them).
+std::optional<config::RouteOp> memcache_route_op(protocol::memcache::Command command);
+
+// A key as a rule's rewrite sends it: `strip` taken off where the key starts with it, then `add`
+// in front. (On globs too, given the prefixes glob-escaped.)
+std::string rewritten_key(std::string_view key, std::string_view strip, std::string_view add);
 
 // Whether one rule's conditions all hold.
 bool rule_matches(const config::RouteMatch& match, std::string_view key, config::RouteOp op,
