@@ -317,6 +317,25 @@ inline std::string_view to_string(LogFormat f) {
   return f == LogFormat::kText ? "text" : "json";
 }
 
+// The admin HTTP endpoint (`admin:`): health, readiness and introspection for operators, on a
+// thread and port of its own, away from the client listeners.
+struct AdminConfig {
+  std::string host;   // IP literal or hostname to bind, without IPv6 brackets
+  uint16_t port = 0;  // 0: any free port
+  // The bearer token every path but /healthz and /readyz requires; empty: none. A secret: never
+  // logged or shown. Read from token_file at load, without its trailing line end.
+  std::string token;
+  std::string token_file;                // as written, for messages; empty when there is no token
+  std::optional<ListenerTlsConfig> tls;  // the same keys and checks as a listener's `tls:`
+  // Open admin connections past which new ones are closed at once: the endpoint is served by one
+  // thread and must not be swamped by a script stuck in a loop.
+  uint32_t max_connections = 64;
+  // A connection that does not send a complete request within this time (from its previous
+  // response, or from connecting) is closed; it also bounds each response's write.
+  std::chrono::milliseconds request_timeout{10000};
+  SourceLocation where;
+};
+
 struct Config {
   unsigned workers = 0;  // resolved: never 0 after loading (0 in YAML means one per core)
   LogFormat log_format = LogFormat::kText;
@@ -333,6 +352,11 @@ struct Config {
   std::chrono::milliseconds auth_block_time{60000};
   // A connection that has not authenticated within this time is closed.
   std::chrono::milliseconds auth_timeout{10000};
+  std::optional<AdminConfig> admin;  // none: no admin endpoint
+  // On SIGTERM, how long requests already in flight are given to finish before the process exits.
+  std::chrono::milliseconds drain_timeout{15000};
+  // Requests slower than this are logged (`slow_log: {threshold}`); 0: none are.
+  std::chrono::milliseconds slow_log_threshold{0};
   std::string source;  // file name the config came from, for messages
 
   const UserConfig* find_user(std::string_view name) const {

@@ -82,6 +82,8 @@ constexpr off_t kMaxPemFileSize = 4 * kMiB;
 // how long an attack has been going on.
 constexpr int64_t kMaxAuthFailures = 1000000;
 constexpr int64_t kMaxListenerConnections = 10000000;
+// The admin endpoint runs on one thread; more open connections than this is a runaway script.
+constexpr int64_t kMaxAdminConnections = 10000;
 // The namespace is part of every key cachegate forwards, and memcached keys are at most 250
 // bytes: a longer prefix would leave no room for the client's key.
 constexpr size_t kMaxNamespace = 249;
@@ -117,8 +119,9 @@ constexpr std::array kReplicateModes{ReplicateMode::kAllSync, ReplicateMode::kQu
 constexpr std::array kReadPolicies{ReadPolicy::kFirst, ReadPolicy::kRandom, ReadPolicy::kRoundRobin,
                                    ReadPolicy::kLeastLatency};
 
-constexpr std::array<std::string_view, 8> kRootKeys{
-    "workers", "listeners", "pools", "limits", "auth_limits", "users", "routes", "log_format"};
+constexpr std::array<std::string_view, 11> kRootKeys{
+    "workers", "listeners",  "pools",         "limits",   "auth_limits", "users",
+    "routes",  "log_format", "drain_timeout", "slow_log", "admin"};
 constexpr std::array kLogFormats{LogFormat::kText, LogFormat::kJson};
 constexpr std::array<std::string_view, 9> kListenerKeys{
     "name", "listen", "protocol", "pool", "route", "backlog", "tls", "auth", "max_connections"};
@@ -127,6 +130,9 @@ constexpr std::array<std::string_view, 9> kListenerTlsKeys{
     "ciphers", "ciphersuites", "mode",      "handshake_timeout"};
 constexpr std::array<std::string_view, 5> kPoolTlsKeys{"ca", "cert", "key", "verify",
                                                        "server_name"};
+constexpr std::array<std::string_view, 5> kAdminKeys{"listen", "token_file", "tls",
+                                                     "max_connections", "request_timeout"};
+constexpr std::array<std::string_view, 1> kSlowLogKeys{"threshold"};
 constexpr std::array<std::string_view, 3> kPoolAuthKeys{"username", "password", "password_file"};
 constexpr std::array<std::string_view, 6> kUserKeys{
     "name", "password_hash", "password_file", "tls_identity", "allow", "namespace"};
@@ -629,6 +635,8 @@ class Loader {
   void load_pool_auth(const Value& v, PoolConfig& pool);
   void load_limits(const Value* v, Limits& out);
   void load_auth_limits(const Value* v, Config& config);
+  void load_admin(const Value* v, Config& config);
+  void load_slow_log(const Value* v, Config& config);
   void load_users(const Value* v, std::vector<UserConfig>& out);
   void load_user(const Value& v, std::vector<UserConfig>& out);
   const std::vector<PoolConfig>* loaded_pools_ = nullptr;  // loaded before the users
@@ -976,10 +984,16 @@ void Loader::load(const YAML::Node& root, Config& config) {
   // `route:` is checked once the tables are known.
   load_routes(f.get("routes"), config.routes);
   check_listener_routes();
+  // After the listeners: the admin address must not be one of theirs.
+  load_admin(f.get("admin"), config);
   for (auto* drafts : {&explicit_listeners_, &pool_listeners_})
     for (auto& d : *drafts)
       config.listeners.push_back(std::move(d.config));
   load_limits(f.get("limits"), config.limits);
+  if (const Value* v = f.get("drain_timeout")) {
+    if (auto ms = read_millis(*v)) config.drain_timeout = *ms;
+  }
+  load_slow_log(f.get("slow_log"), config);
 }
 
 void Loader::load_pools(const Value* v, const YAML::Node& root, std::vector<PoolConfig>& out) {
@@ -1578,6 +1592,59 @@ void Loader::load_auth_limits(const Value* v, Config& config) {
   if (const Value* x = f.get("timeout")) {
     if (auto ms = read_millis(*x)) config.auth_timeout = *ms;
   }
+}
+
+void Loader::load_admin(const Value* v, Config& config) {
+  // An empty `admin:` (everything commented out) is the same as none: no admin endpoint.
+  if (v == nullptr || v->node.IsNull() || !expect_map(*v)) return;
+  const Fields f = fields(*v, kAdminKeys);
+  AdminConfig admin;
+  admin.where = location_of(v->key);
+  const Value* listen = f.get("listen");
+  if (!listen) error(location_of(v->key), v->path, "missing required key 'listen'");
+  if (listen) {
+    if (auto address = read_listen(*listen)) {
+      admin.host = address->host.host;
+      admin.port = address->port;
+      // Listeners bind with SO_REUSEPORT and the admin endpoint without it, so sharing an
+      // address would fail at start-up (or, in the other order, split the listener's clients).
+      for (const auto* drafts : {&explicit_listeners_, &pool_listeners_}) {
+        for (const auto& d : *drafts) {
+          if (address->port == 0 || !d.address_ok || d.address_key != address->key()) continue;
+          error(*listen, "address " + quoted(address->key()) + " is already used by listener " +
+                             quoted(d.config.name) + " (defined at " + at(d.address_where) + ")");
+          break;
+        }
+      }
+    }
+  }
+  if (const Value* x = f.get("token_file")) {
+    if (auto token = read_password_file_value(*x, &admin.token_file))
+      admin.token = std::move(*token);
+  }
+  if (const Value* x = f.get("tls")) {
+    bool client_auth_known = true;
+    admin.tls = load_listener_tls(*x, client_auth_known);
+  }
+  if (const Value* x = f.get("max_connections")) {
+    if (auto n = read_int(*x, 1, kMaxAdminConnections))
+      admin.max_connections = static_cast<uint32_t>(*n);
+  }
+  if (const Value* x = f.get("request_timeout")) {
+    if (auto ms = read_millis(*x)) admin.request_timeout = *ms;
+  }
+  config.admin = std::move(admin);
+}
+
+void Loader::load_slow_log(const Value* v, Config& config) {
+  if (v == nullptr || v->node.IsNull() || !expect_map(*v)) return;
+  const Fields f = fields(*v, kSlowLogKeys);
+  const Value* x = f.get("threshold");
+  if (!x) {
+    error(location_of(v->key), v->path, "missing required key 'threshold'");
+    return;
+  }
+  if (auto ms = read_millis(*x)) config.slow_log_threshold = *ms;
 }
 
 void Loader::load_users(const Value* v, std::vector<UserConfig>& out) {
