@@ -48,7 +48,7 @@ void ServerConnection::send(const std::string_view* pieces, size_t count,
     connect();
     if (state_ == State::kIdle) {  // failed at once; already counted against the server
       ServerCounters::bump(counters.requests);
-      ServerCounters::bump(counters.failures);
+      counters.count_failure(Failure::kConnect);
       handler.on_failure(cookie, Failure::kConnect);
       return;
     }
@@ -62,9 +62,10 @@ void ServerConnection::send(const std::string_view* pieces, size_t count,
   const auto pool_timeout = server_.pool_config().timeout;
   // A timeout equal to the pool's keeps the queue in deadline order, like no timeout at all.
   const bool own_timeout = timeout.count() > 0 && timeout != pool_timeout;
-  const auto deadline = Clock::now() + (own_timeout ? timeout : pool_timeout);
+  const auto now = Clock::now();
+  const auto deadline = now + (own_timeout ? timeout : pool_timeout);
   handler.add_ref();
-  pending_.push_back(Pending{&handler, cookie, shape, deadline, own_timeout});
+  pending_.push_back(Pending{&handler, cookie, shape, deadline, now, own_timeout});
   if (own_timeout) ++own_timeouts_;
   ServerCounters::bump(counters.requests);
   ServerCounters::bump(counters.in_flight);
@@ -289,6 +290,7 @@ void ServerConnection::on_readable(bool until_eagain) {
     ssize_t n = receive(in_.write_ptr(), room);
     if (n > 0) {
       in_.commit(static_cast<size_t>(n));
+      const auto received = Clock::now();
       // Hand every complete reply to its waiter, in request order.
       while (!pending_.empty()) {
         size_t length = 0, payload = 0;
@@ -304,6 +306,8 @@ void ServerConnection::on_readable(bool until_eagain) {
         auto& counters = server_.counters();
         ServerCounters::bump(counters.replies);
         ServerCounters::drop(counters.in_flight);
+        if (error) ServerCounters::bump(counters.error_replies);
+        counters.latency.observe(received - done.sent);
         // A refused handshake is a failure of the server, not a success: it must build up to
         // the backoff like refused connects do.
         if (!error || done.handler != &handshake_) server_.record_success();
@@ -455,7 +459,7 @@ void ServerConnection::fail_pending(Failure failure, Failure rest, size_t late) 
   for (size_t position = 0; !failed.empty(); ++position) {
     Pending p = failed.pop_front();
     ServerCounters::drop(counters.in_flight);
-    ServerCounters::bump(counters.failures);
+    counters.count_failure(position == late ? failure : rest);
     p.handler->on_failure(p.cookie, position == late ? failure : rest);
     p.handler->release();
   }
@@ -467,8 +471,8 @@ Server::Server(Loop& loop, const config::PoolConfig& pool, const config::ServerC
                asio::ip::tcp::endpoint endpoint, uint32_t index, routing::HealthObserver* observer,
                uint64_t reply_size_max, ssl_ctx_st* tls_context)
     : loop_(loop),
-      pool_(pool),
-      config_(server),
+      pool_(&pool),
+      config_(&server),
       endpoint_(endpoint),
       index_(index),
       observer_(observer),
@@ -495,7 +499,7 @@ void Server::send(const std::string_view* pieces, size_t count, protocol::ReplyS
                   routing::ReplyHandler& handler, uint32_t cookie, uint32_t affinity,
                   std::chrono::milliseconds timeout) {
   if (failing_fast()) {
-    ServerCounters::bump(counters_.failures);
+    counters_.count_failure(Failure::kUnavailable);
     handler.on_failure(cookie, Failure::kUnavailable);
     return;
   }
@@ -531,14 +535,16 @@ void Server::preconnect() {
 
 void Server::record_failure() {
   ++consecutive_failures_;
+  counters_.consecutive_failures.store(consecutive_failures_, std::memory_order_relaxed);
   if (consecutive_failures_ >= 2) {
     auto backoff = kBackoffFirst * (1u << std::min<uint32_t>(consecutive_failures_ - 2, 10));
     backoff_until_ = Clock::now() + std::min<Clock::duration>(backoff, kBackoffMax);
   }
-  if (pool_.auto_eject_hosts && consecutive_failures_ >= pool_.server_failure_limit &&
+  if (pool_->auto_eject_hosts && consecutive_failures_ >= pool_->server_failure_limit &&
       observer_ != nullptr) {
     ServerCounters::bump(counters_.ejections);
     consecutive_failures_ = 0;
+    counters_.consecutive_failures.store(0, std::memory_order_relaxed);
     observer_->on_server_ejected(index_);
   }
 }

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/latency_histogram.h"
 #include "backends/loop.h"
 #include "backends/tls_stream.h"
 #include "config/config.h"
@@ -50,12 +51,24 @@ struct ServerCounters {
   std::atomic<uint64_t> connections_open{0};
   std::atomic<uint64_t> in_flight{0};
   std::atomic<uint64_t> ejections{0};
+  // Requests that got no reply, by routing::Failure (timeout, connect, closed, unavailable,
+  // no_server, protocol); they add up to `failures`.
+  std::atomic<uint64_t> failures_by_kind[6] = {};
+  std::atomic<uint64_t> error_replies{0};  // replies that are errors (SERVER_ERROR, -ERR …)
+  // The server's failures in a row as its worker last saw them (2 or more: failing fast).
+  std::atomic<uint64_t> consecutive_failures{0};
+  // From a request's send to its reply, as this worker saw it.
+  LatencyHistogram latency;
 
   static void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
   static void drop(std::atomic<uint64_t>& c, uint64_t n = 1) {
     c.store(c.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
+  void count_failure(routing::Failure failure) {
+    bump(failures);
+    bump(failures_by_kind[static_cast<size_t>(failure)]);
   }
 };
 
@@ -90,6 +103,7 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
     uint32_t cookie = 0;
     protocol::ReplyShape shape = protocol::ReplyShape::kMcLine;
     Clock::time_point deadline{};
+    Clock::time_point sent{};
     // Given a timeout other than the pool's: its deadline may be out of queue order.
     bool own_timeout = false;
   };
@@ -172,21 +186,33 @@ class Server final : public routing::Destination {
   void send(const std::string_view* pieces, size_t count, protocol::ReplyShape shape,
             routing::ReplyHandler& handler, uint32_t cookie, uint32_t affinity,
             std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) override;
-  std::string_view name() const override { return config_.spec; }
+  std::string_view name() const override { return config_->spec; }
   bool available() const override { return !failing_fast(); }
 
   void preconnect();
   // At teardown: fails everything in flight and lets the connections go.
   void shutdown();
   void set_observer(routing::HealthObserver* observer) { observer_ = observer; }
+  // A configuration reload that keeps this server (same pool options, same address) hands it to
+  // the new pool: its configuration now lives there, and it may sit at another index.
+  void rebind(const config::PoolConfig& pool, const config::ServerConfig& server, uint32_t index,
+              routing::HealthObserver* observer) {
+    pool_ = &pool;
+    config_ = &server;
+    index_ = index;
+    observer_ = observer;
+  }
   // Called by connections.
   void record_failure();
   void record_success() {
-    if (consecutive_failures_ != 0) consecutive_failures_ = 0;
+    if (consecutive_failures_ != 0) {
+      consecutive_failures_ = 0;
+      counters_.consecutive_failures.store(0, std::memory_order_relaxed);
+    }
   }
 
-  const config::PoolConfig& pool_config() const { return pool_; }
-  const config::ServerConfig& config() const { return config_; }
+  const config::PoolConfig& pool_config() const { return *pool_; }
+  const config::ServerConfig& config() const { return *config_; }
   const boost::asio::ip::tcp::endpoint& endpoint() const { return endpoint_; }
   ServerCounters& counters() { return counters_; }
   Loop& loop() { return loop_; }
@@ -201,8 +227,8 @@ class Server final : public routing::Destination {
 
  private:
   Loop& loop_;
-  const config::PoolConfig& pool_;
-  const config::ServerConfig& config_;
+  const config::PoolConfig* pool_;
+  const config::ServerConfig* config_;
   boost::asio::ip::tcp::endpoint endpoint_;
   uint32_t index_;
   routing::HealthObserver* observer_;

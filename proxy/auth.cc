@@ -20,18 +20,25 @@ constexpr std::chrono::seconds kFailureWindow{60};
 
 }  // namespace
 
-Authenticator::Authenticator(const config::Config& config) : config_(config) {
+Authenticator::Authenticator(std::shared_ptr<const config::Config> config)
+    : users_(make_users(std::move(config))) {
   if (RAND_bytes(hmac_key_, sizeof hmac_key_) != 1)
     throw std::runtime_error("cannot draw random bytes for the login cache key");
-  for (const auto& user : config.users) {
+  thread_ = std::thread([this] { run(); });
+}
+
+std::shared_ptr<const Authenticator::Users> Authenticator::make_users(
+    std::shared_ptr<const config::Config> config) {
+  auto users = std::make_shared<Users>();
+  for (const auto& user : config->users) {
     config::ParsedHash parsed;
     if (!user.password_hash.empty()) config::parse_password_hash(user.password_hash, parsed);
-    hashes_.push_back(std::move(parsed));
+    users->hashes.push_back(std::move(parsed));
   }
   // The decoy an unknown name is checked against: as costly as the first user's hash, so a
   // refusal takes as long whether or not the name exists.
   config::ParsedHash decoy;
-  for (const auto& h : hashes_) {
+  for (const auto& h : users->hashes) {
     if (h.hash.empty()) continue;
     config::PasswordCost cost;
     cost.pbkdf2_iterations =
@@ -42,8 +49,21 @@ Authenticator::Authenticator(const config::Config& config) : config_(config) {
     config::parse_password_hash(config::hash_password("cachegate decoy", h.scheme, cost), decoy);
     break;
   }
-  hashes_.push_back(std::move(decoy));
-  thread_ = std::thread([this] { run(); });
+  users->hashes.push_back(std::move(decoy));
+  users->config = std::move(config);
+  return users;
+}
+
+void Authenticator::reload(std::shared_ptr<const config::Config> config) {
+  auto users = make_users(std::move(config));
+  std::lock_guard<std::mutex> lock(mutex_);
+  users_ = std::move(users);
+  verified_.clear();
+}
+
+std::shared_ptr<const Authenticator::Users> Authenticator::users() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return users_;
 }
 
 Authenticator::~Authenticator() {
@@ -66,13 +86,13 @@ void Authenticator::stop() {
     config::wipe_secret(job.password);
 }
 
-const config::UserConfig* Authenticator::user_for_identities(
-    const std::vector<std::string>& identities) const {
-  for (const auto& user : config_.users)
+std::string Authenticator::user_for_identities(const std::vector<std::string>& identities) const {
+  const auto snapshot = users();
+  for (const auto& user : snapshot->config->users)
     for (const auto& wanted : user.tls_identities)
       for (const auto& presented : identities)
-        if (presented == wanted) return &user;
-  return nullptr;
+        if (presented == wanted) return user.name;
+  return {};
 }
 
 std::string Authenticator::remembered_digest(const config::UserConfig& user,
@@ -90,19 +110,22 @@ std::string Authenticator::remembered_digest(const config::UserConfig& user,
 
 void Authenticator::check_password(std::string_view name, std::string password,
                                    boost::asio::io_context& io, Done done) {
-  const config::UserConfig* user = config_.find_user(name);
-  size_t index = hashes_.size() - 1;  // the decoy
+  auto snapshot = users();
+  const config::Config& config = *snapshot->config;
+  const size_t decoy = snapshot->hashes.size() - 1;
+  const config::UserConfig* user = config.find_user(name);
+  size_t index = decoy;
   if (user != nullptr && !user->password_hash.empty())
-    index = static_cast<size_t>(user - config_.users.data());
-  if (index != hashes_.size() - 1) {
+    index = static_cast<size_t>(user - config.users.data());
+  if (index != decoy) {
     const std::string digest = remembered_digest(*user, password);
     std::unique_lock<std::mutex> lock(mutex_);
     auto it = verified_.find(user);
-    if (it != verified_.end() && it->second.size() == digest.size() &&
+    if (snapshot == users_ && it != verified_.end() && it->second.size() == digest.size() &&
         CRYPTO_memcmp(it->second.data(), digest.data(), digest.size()) == 0) {
       lock.unlock();
       config::wipe_secret(password);
-      boost::asio::post(io, [done = std::move(done), user] { done(user); });
+      boost::asio::post(io, [done = std::move(done), user, snapshot] { done(user); });
       return;
     }
   }
@@ -113,7 +136,7 @@ void Authenticator::check_password(std::string_view name, std::string password,
     boost::asio::post(io, [done = std::move(done)] { done(nullptr); });
     return;
   }
-  jobs_.push_back(Job{index == hashes_.size() - 1 ? nullptr : user, index, std::move(password), &io,
+  jobs_.push_back(Job{snapshot, index == decoy ? nullptr : user, index, std::move(password), &io,
                       std::move(done)});
   lock.unlock();
   wake_.notify_one();
@@ -129,16 +152,18 @@ void Authenticator::run() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    const auto& expected = hashes_[job.hash_index];
+    const auto& expected = job.users->hashes[job.hash_index];
     const bool match = !expected.hash.empty() && config::verify_password(expected, job.password);
     const config::UserConfig* user = match ? job.user : nullptr;
     if (user != nullptr) {
       std::string digest = remembered_digest(*user, job.password);
       std::lock_guard<std::mutex> lock(mutex_);
-      verified_[user] = std::move(digest);
+      // Remembered only for the configuration still running.
+      if (job.users == users_) verified_[user] = std::move(digest);
     }
     config::wipe_secret(job.password);
-    boost::asio::post(*job.io, [done = std::move(job.done), user] { done(user); });
+    boost::asio::post(*job.io,
+                      [done = std::move(job.done), user, users = job.users] { done(user); });
   }
 }
 
@@ -152,7 +177,8 @@ Authenticator::Standing Authenticator::standing(const std::string& address) {
     addresses_.erase(it);
     return Standing::kOk;
   }
-  return it->second.failures >= config_.auth_failures_slow ? Standing::kSlow : Standing::kOk;
+  return it->second.failures >= users_->config->auth_failures_slow ? Standing::kSlow
+                                                                   : Standing::kOk;
 }
 
 void Authenticator::record_failure(const std::string& address) {
@@ -173,8 +199,9 @@ void Authenticator::record_failure(const std::string& address) {
     record.window_start = now;
     record.failures = 0;
   }
-  if (++record.failures >= config_.auth_failures_block && now >= record.blocked_until) {
-    record.blocked_until = now + config_.auth_block_time;
+  const config::Config& config = *users_->config;
+  if (++record.failures >= config.auth_failures_block && now >= record.blocked_until) {
+    record.blocked_until = now + config.auth_block_time;
     record.failures = 0;
     record.window_start = now;
     blocked_.fetch_add(1, std::memory_order_relaxed);

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -32,10 +33,14 @@ namespace cachegate::proxy {
 class Authenticator {
  public:
   using Clock = std::chrono::steady_clock;
-  // The user, or nullptr for a refused login.
+  // The user, or nullptr for a refused login. The pointer is into the configuration the check
+  // ran against and is valid only during the call: look the user up by name in your own.
   using Done = std::function<void(const config::UserConfig*)>;
 
-  explicit Authenticator(const config::Config& config);
+  explicit Authenticator(std::shared_ptr<const config::Config> config);
+  // A reloaded configuration's users (thread-safe). Remembered logins are forgotten: a changed
+  // password must not keep working.
+  void reload(std::shared_ptr<const config::Config> config);
   ~Authenticator();
   // Stops the verifier thread and drops logins still queued: call once the workers have stopped
   // and before their io_contexts go, since outcomes are posted to them.
@@ -43,8 +48,8 @@ class Authenticator {
   Authenticator(const Authenticator&) = delete;
   Authenticator& operator=(const Authenticator&) = delete;
 
-  // The user one of a verified client certificate's identities names, or nullptr.
-  const config::UserConfig* user_for_identities(const std::vector<std::string>& identities) const;
+  // The name of the user one of a verified client certificate's identities names, or empty.
+  std::string user_for_identities(const std::vector<std::string>& identities) const;
 
   // Checks `name`/`password`; `done` runs on `io` (never before this returns). An unknown user
   // costs as much as a wrong password, so replies do not reveal which names exist.
@@ -61,7 +66,17 @@ class Authenticator {
   uint64_t blocked() const { return blocked_.load(std::memory_order_relaxed); }
 
  private:
+  // The users of one configuration, with their parsed hashes (same index; the last one is the
+  // decoy an unknown name is checked against).
+  struct Users {
+    std::shared_ptr<const config::Config> config;
+    std::vector<config::ParsedHash> hashes;
+  };
+  static std::shared_ptr<const Users> make_users(std::shared_ptr<const config::Config> config);
+  std::shared_ptr<const Users> users() const;
+
   struct Job {
+    std::shared_ptr<const Users> users;
     const config::UserConfig* user;  // nullptr: unknown name, verified against a decoy
     size_t hash_index;
     std::string password;
@@ -77,11 +92,10 @@ class Authenticator {
   void run();
   std::string remembered_digest(const config::UserConfig& user, std::string_view password) const;
 
-  const config::Config& config_;
-  std::vector<config::ParsedHash> hashes_;  // per user, same index; the last one is the decoy
   unsigned char hmac_key_[32];
 
-  std::mutex mutex_;  // guards everything below
+  mutable std::mutex mutex_;  // guards everything below
+  std::shared_ptr<const Users> users_;
   std::condition_variable wake_;
   std::deque<Job> jobs_;
   bool stopping_ = false;

@@ -29,18 +29,22 @@ constexpr std::chrono::seconds kLingerTimeout{10};
 constexpr std::chrono::seconds kSlowLoginDelay{1};
 }  // namespace
 
-ClientSession::ClientSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id,
-                             const ListenerContext& listener)
+ClientSession::ClientSession(Worker& worker, Generation& generation,
+                             const Generation::Listener& listener, int fd, uint32_t id)
     : worker_(worker),
-      pool_(pool),
+      generation_(&generation),
+      pool_(listener.pool),
       counters_(worker.counters()),
-      listener_(listener),
+      listener_(listener.context),
+      listener_counters_(&worker.listener_counters(listener.context.config->name)),
+      slow_threshold_(generation.config().slow_log_threshold),
       fd_(fd),
       id_(id) {
   slots_.resize(16);
   slot_mask_ = 15;
   counters_.curr_connections.add();
   counters_.total_connections.add();
+  listener_counters_->connections_open.add();
   if (listener_.open_connections != nullptr)
     listener_.open_connections->fetch_add(1, std::memory_order_relaxed);
 }
@@ -49,6 +53,7 @@ ClientSession::~ClientSession() {
   tls_.reset();
   if (fd_ >= 0) ::close(fd_);
   counters_.curr_connections.sub();
+  listener_counters_->connections_open.sub();
 }
 
 void ClientSession::start() {
@@ -78,6 +83,7 @@ void ClientSession::start_tls() {
   ssl_st* ssl = listener_.tls->new_connection(fd_);
   if (ssl == nullptr) {
     counters_.tls_handshake_failures.add();
+    listener_counters_->tls_handshake_failures.add();
     log(LogLevel::kWarning, "listener '", listener_.config->name, "': no TLS context; closing");
     close();
     return;
@@ -91,6 +97,7 @@ void ClientSession::start_tls() {
   handshake_timer_->async_wait([self](const boost::system::error_code& ec) {
     if (ec || self->closed_ || self->transport_ != Transport::kHandshake) return;
     self->counters_.tls_handshake_failures.add();
+    self->listener_counters_->tls_handshake_failures.add();
     self->counters_.tls_handshake_timeouts.add();
     log(LogLevel::kDebug, "client ", self->id_, ": TLS handshake timed out");
     self->close();
@@ -125,6 +132,8 @@ bool ClientSession::advance_transport() {
       case TlsStream::Io::kEof:
       case TlsStream::Io::kError:
         counters_.tls_handshake_failures.add();
+        listener_counters_->tls_handshake_failures.add();
+        listener_counters_->tls_handshake_failures.add();
         log(LogLevel::kDebug, "client ", id_, ": TLS handshake failed: ", tls_->last_error());
         close();
         return false;
@@ -133,9 +142,11 @@ bool ClientSession::advance_transport() {
     if (handshake_timer_) handshake_timer_->cancel();
     handshake_timer_.reset();
     counters_.tls_handshakes.add();
+    listener_counters_->tls_handshakes.add();
     peer_identities_ = tls_->peer_identities();
     if (!peer_identities_.empty()) {
-      if (const auto* user = worker_.authenticator().user_for_identities(peer_identities_)) {
+      const std::string name = worker_.authenticator().user_for_identities(peer_identities_);
+      if (const auto* user = name.empty() ? nullptr : generation_->config().find_user(name)) {
         user_ = user;
         authenticated_ = true;
         counters_.auth_successes.add();
@@ -226,6 +237,7 @@ void ClientSession::on_readable(bool until_eagain) {
     if (n > 0) {
       in_.commit(static_cast<size_t>(n));
       counters_.bytes_read.add(static_cast<uint64_t>(n));
+      if (generation_.get() != &worker_.generation()) adopt_current_generation();
       process_input();
       // A short read means the socket is empty: new data brings a new edge. But a FIN that came
       // with the data brought no edge of its own, so when the peer has hung up (or when reading
@@ -364,7 +376,11 @@ void ClientSession::start_login(std::string_view name, std::string password,
   auth.check_password(
       name, std::move(password), worker_.loop().io(),
       [self, cookie, reply = std::move(reply),
-       slow = standing == Authenticator::Standing::kSlow](const config::UserConfig* user) {
+       slow = standing == Authenticator::Standing::kSlow](const config::UserConfig* checked) {
+        // The same user in the configuration this session runs: the check may have run against
+        // a newer one.
+        const config::UserConfig* user =
+            checked != nullptr ? self->generation_->config().find_user(checked->name) : nullptr;
         auto deliver = [self, cookie, reply, user] {
           self->login_pending_ = false;
           Authenticator& a = self->worker_.authenticator();
@@ -377,6 +393,7 @@ void ClientSession::start_login(std::string_view name, std::string password,
           } else {
             a.record_failure(self->peer_address());
             self->counters_.auth_failures.add();
+            self->listener_counters_->auth_failures.add();
             // Answered by cachegate, not a server's error: not counted as a backend error.
             self->on_reply(cookie, reply(LoginOutcome::kRefused), false);
           }
@@ -408,7 +425,11 @@ void ClientSession::forward(routing::Pool& pool, uint32_t server, const std::str
 ClientSession::Target ClientSession::select_route(std::string_view key, config::RouteOp op) {
   const std::string_view user = user_ != nullptr ? std::string_view(user_->name) : "";
   routing::RouteRule& rule = listener_.routes->select(key, op, listener_.config->name, user);
-  if (routing::Pool* pool = rule.direct_pool()) return {pool, nullptr};
+  if (routing::Pool* pool = rule.direct_pool()) {
+    pool->count(op);
+    return {pool, nullptr};
+  }
+  rule.primary().count(op);
   return {&rule.primary(), &rule};
 }
 
@@ -425,7 +446,7 @@ bool ClientSession::send_to(const Target& target, std::string_view key,
   const uint32_t cookie = discard ? kNoSlot : open_slot(kind, keys);
   ++in_flight_;
   routing::route_request(*target.rule, routing::RoutedRequest{key, pieces, count, shape, op},
-                         judge(), worker_.route_counters(), *this, cookie, id_);
+                         judge(), *listener_.route_counters, *this, cookie, id_);
   return true;
 }
 
@@ -465,7 +486,7 @@ void ClientSession::send_part(uint32_t target, std::string_view key, const std::
     return;
   }
   routing::route_request(*t.rule, routing::RoutedRequest{key, pieces, count, shape, t.op}, judge(),
-                         worker_.route_counters(), handler, cookie, affinity);
+                         *listener_.route_counters, handler, cookie, affinity);
 }
 
 uint32_t ClientSession::open_slot(uint8_t kind, uint32_t keys, const routing::RouteRule* rule) {
@@ -476,6 +497,10 @@ uint32_t ClientSession::open_slot(uint8_t kind, uint32_t keys, const routing::Ro
   s.keys = keys;
   s.user = user_;
   s.rule = rule;
+  s.started = Clock::now();
+  s.label_length = slow_threshold_.count() > 0
+                       ? static_cast<uint8_t>(describe_request(s.label, sizeof s.label))
+                       : 0;
   return next_seq_++ & kSeqMask;
 }
 
@@ -516,9 +541,12 @@ void ClientSession::complete(uint32_t cookie, std::string_view bytes) {
     return;
   }
   out_.append(bytes);
+  const auto now = Clock::now();
+  slot_done(slot(head_seq_), now);
   ++head_seq_;
   while (head_seq_ != next_seq_ && slot(head_seq_).ready) {
     Slot& s = slot(head_seq_);
+    slot_done(s, now);
     out_.append(s.bytes);
     held_ -= s.bytes.size();
     s.ready = false;
@@ -531,6 +559,21 @@ void ClientSession::complete(uint32_t cookie, std::string_view bytes) {
   }
   worker_.loop().defer_flush(*this);
   enforce_output_limit();
+}
+
+void ClientSession::slot_done(const Slot& s, Clock::time_point now) {
+  const auto elapsed = now - s.started;
+  listener_counters_->requests.add();
+  listener_counters_->latency.observe(elapsed);
+  if (slow_threshold_.count() > 0 && elapsed >= slow_threshold_) {
+    listener_counters_->slow_requests.add();
+    // What the request was (its command and first key), never a value or a password.
+    log(LogLevel::kWarning, "slow request: ",
+        std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count() / 1000.0,
+        " ms on listener '", listener_.config->name, "', client ", id_,
+        s.user != nullptr ? ", user '" + s.user->name + "'" : std::string(), ": ",
+        std::string_view(s.label, s.label_length));
+  }
 }
 
 void ClientSession::enforce_output_limit() {
@@ -593,6 +636,62 @@ void ClientSession::flush_now() {
     return;
   }
   maybe_resume();
+  close_if_drained();
+}
+
+// --- reloads and draining ------------------------------------------------------------------
+
+void ClientSession::adopt_current_generation() {
+  Generation& next = worker_.generation();
+  if (closed_ || generation_.get() == &next || !idle()) return;
+  const Generation::Listener* listener = next.listener_named(listener_.config->name);
+  if (listener == nullptr || listener->context.config->protocol != listener_.config->protocol) {
+    log(LogLevel::kDebug, "client ", id_, ": its listener '", listener_.config->name,
+        "' was removed or changed protocol; closing");
+    close_when_done();
+    return;
+  }
+  const config::UserConfig* user = nullptr;
+  if (user_ != nullptr) {
+    user = next.config().find_user(user_->name);
+    if (user == nullptr) {
+      log(LogLevel::kInfo, "client ", id_, ": user '", user_->name,
+          "' is no longer configured; closing");
+      close_when_done();
+      return;
+    }
+  }
+  const bool auth_required = listener->context.config->auth == config::ListenerAuth::kRequired;
+  generation_ = &next;
+  pool_ = listener->pool;
+  listener_ = listener->context;
+  user_ = user;
+  slow_threshold_ = next.config().slow_log_threshold;
+  if (auth_required && user_ == nullptr && authenticated_) {
+    log_out();  // an anonymous client of a listener that now requires a login
+  } else if (!auth_required && !authenticated_) {
+    authenticated_ = true;
+    if (auth_timer_) auth_timer_->cancel();
+  }
+}
+
+void ClientSession::start_draining() {
+  if (closed_) return;
+  draining_ = true;
+  // A connection still in its TLS handshake has sent no request.
+  if (transport_ != Transport::kPlain && transport_ != Transport::kTls) {
+    close();
+    return;
+  }
+  close_if_drained();
+}
+
+void ClientSession::close_if_drained() {
+  if (!draining_ || closed_ || !idle() || !out_.empty() || paused_ || write_waiting_) return;
+  // Requests that reached the socket before now are still answered.
+  routing::Ref<ClientSession> self(this);
+  on_readable(true);
+  if (!closed_ && idle() && out_.empty() && !paused_ && !write_waiting_) close();
 }
 
 }  // namespace cachegate::proxy

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -24,6 +25,7 @@
 #include "config/config.h"
 #include "protocol/buffer.h"
 #include "protocol/reply_shape.h"
+#include "proxy/generation.h"
 #include "routing/destination.h"
 #include "routing/pool.h"
 #include "routing/route_table.h"
@@ -39,27 +41,18 @@ using backends::TlsStream;
 
 class Worker;
 struct WorkerCounters;
+struct ListenerCounters;
 class ListenerTls;
-
-// What a session needs to know about the listener that accepted it.
-struct ListenerContext {
-  const config::ListenerConfig* config = nullptr;
-  ListenerTls* tls = nullptr;  // null when the listener has no tls:
-  // Open connections of this listener in all workers, for max_connections (touched on accept
-  // and close only).
-  std::atomic<uint32_t>* open_connections = nullptr;
-  // The worker's route table when the listener names a route instead of a pool.
-  routing::RouteTable* routes = nullptr;
-};
 
 class ClientSession : public routing::ReplyHandler,
                       public routing::PartRouter,
                       public backends::Flushable,
                       public backends::Pollable {
  public:
-  // Takes ownership of the connected, non-blocking socket `fd`.
-  ClientSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id,
-                const ListenerContext& listener);
+  // Takes ownership of the connected, non-blocking socket `fd`, accepted by `listener` of
+  // `generation`.
+  ClientSession(Worker& worker, Generation& generation, const Generation::Listener& listener,
+                int fd, uint32_t id);
   ~ClientSession() override;
 
   void start();
@@ -67,6 +60,16 @@ class ClientSession : public routing::ReplyHandler,
   void close();
   bool closed() const { return closed_; }
   uint32_t id() const { return id_; }
+
+  // Nothing in flight and every reply queued for writing: a request boundary.
+  bool idle() const { return in_flight_ == 0 && head_seq_ == next_seq_ && !login_pending_; }
+  // After a reload: when idle, moves to the worker's current generation (its listener of the
+  // same name, its pools and rules, the user of the same name). A connection whose listener is
+  // gone, has changed protocol, or whose user is gone, is closed once its replies are out.
+  void adopt_current_generation();
+  // SIGTERM: from now on the connection is closed at its first moment with nothing in flight,
+  // nothing unwritten and no complete request unread.
+  void start_draining();
 
   // routing::ReplyHandler
   void on_reply(uint32_t cookie, std::string_view reply, bool error) final;
@@ -99,6 +102,10 @@ class ClientSession : public routing::ReplyHandler,
     // keyed requests have theirs undone in the route layer).
     const routing::RouteRule* rule = nullptr;
     std::string bytes;  // the reply, when it arrived before the slots in front of it
+    std::chrono::steady_clock::time_point started;  // when the request was read
+    // With a slow-request log: what the request was, for its log line.
+    uint8_t label_length = 0;
+    char label[64];
   };
   // Cookies with this bit carry no slot: the reply is discarded (a memcached noreply).
   static constexpr uint32_t kNoSlot = 0x80000000u;
@@ -116,6 +123,9 @@ class ClientSession : public routing::ReplyHandler,
   }
   // A reply nobody waits for (kNoSlot) came back.
   virtual void on_discarded_reply(bool error) {}
+  // For the slow-request log: the request being handled, as its command and first key (never a
+  // value, never a password), written into `out`; returns the length.
+  virtual size_t describe_request(char* out, size_t size) const { return 0; }
 
   // Sends a request to server `server` of `pool`; its reply fills a new slot (or is discarded
   // when `discard`).
@@ -131,7 +141,10 @@ class ClientSession : public routing::ReplyHandler,
     routing::RouteRule* rule = nullptr;
   };
   Target route_of(std::string_view key, config::RouteOp op) {
-    if (listener_.routes == nullptr) return {&pool_, nullptr};
+    if (listener_.routes == nullptr) {
+      pool_->count(op);
+      return {pool_, nullptr};
+    }
     return select_route(key, op);
   }
   bool routed() const { return listener_.routes != nullptr; }
@@ -147,6 +160,10 @@ class ClientSession : public routing::ReplyHandler,
   // clear_part_targets() before each request.
   uint32_t part_target(std::string_view key, config::RouteOp op);
   void clear_part_targets() { part_targets_.clear(); }
+  // The target a part target was made from.
+  Target part_route(uint32_t target) const {
+    return {part_targets_[target].pool, part_targets_[target].rule};
+  }
   // The one pool server a part target names, or null for a rule's target.
   routing::Pool* part_pool(uint32_t target, uint32_t& server) const {
     const PartTarget& t = part_targets_[target];
@@ -197,10 +214,15 @@ class ClientSession : public routing::ReplyHandler,
   // To be called by process_input() when it stops.
   void input_done();
 
+  using Clock = std::chrono::steady_clock;
   Worker& worker_;
-  routing::Pool& pool_;
+  // The configuration this session routes with; replaced only between requests.
+  routing::Ref<Generation> generation_;
+  routing::Pool* pool_;
   WorkerCounters& counters_;
-  const ListenerContext listener_;
+  ListenerContext listener_;
+  ListenerCounters* listener_counters_;
+  std::chrono::nanoseconds slow_threshold_;  // 0: no slow-request log
   // After a TLS handshake with a verified client certificate: its subject CN and SANs.
   std::vector<std::string> peer_identities_;
   // The user logged in as, if any; null for anonymous clients of an `auth: none` listener.
@@ -239,6 +261,8 @@ class ClientSession : public routing::ReplyHandler,
   // With the client done sending (EOF, quit, lost framing): close once every reply is out.
   void finish_if_done();
   void complete(uint32_t seq, std::string_view bytes);
+  // A slot's reply is queued for the client: its latency, and the slow-request log.
+  void slot_done(const Slot& s, Clock::time_point now);
   // Disconnects a client that makes cachegate hold more than client_output_hard_max.
   void enforce_output_limit();
   void start_linger();
@@ -269,6 +293,9 @@ class ClientSession : public routing::ReplyHandler,
   bool paused_ = false;
   bool peer_eof_ = false;
   bool closed_ = false;
+  bool draining_ = false;
+  // Closes a draining session that has reached a request boundary with everything written.
+  void close_if_drained();
 };
 
 }  // namespace cachegate::proxy

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "backends/latency_histogram.h"
+
 namespace cachegate::proxy {
 
 class Counter {
@@ -62,6 +64,20 @@ struct alignas(64) WorkerCounters {
   Counter redis_commands;       // Redis requests received
   Counter redis_crossslot;      // refused: keys on several servers
   Counter redis_unsupported;    // refused: a command cachegate does not carry
+};
+
+// Per listener, per worker (kept under the listener's name across reloads).
+struct alignas(64) ListenerCounters {
+  Counter connections_open;
+  Counter accepted;
+  Counter rejected;  // closed at accept: max_connections
+  Counter tls_handshakes;
+  Counter tls_handshake_failures;
+  Counter auth_failures;
+  Counter requests;       // requests answered through a reply slot (forwarded, or queued behind)
+  Counter slow_requests;  // of those, slower than slow_log.threshold
+  // From reading a request to queueing its reply for the client.
+  backends::LatencyHistogram latency;
 };
 
 }  // namespace cachegate::proxy

@@ -230,10 +230,5 @@ int main(int argc, char** argv) {
   }
   if (config_path.empty()) return usage_error("no configuration file (-c FILE)");
 
-  auto result = config::load_config_file(config_path);
-  if (!result.ok()) {
-    std::cerr << config::format_errors(result);
-    return 2;
-  }
-  return proxy::run_proxy(result.config);
+  return proxy::run_proxy(config_path);
 }

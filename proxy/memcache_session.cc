@@ -1,5 +1,7 @@
 #include "proxy/memcache_session.h"
 
+#include <algorithm>
+
 #include <optional>
 
 #include "protocol/base64.h"
@@ -30,11 +32,22 @@ std::string_view forwarded_bytes(const Request& request, const char* frame) {
 }
 }  // namespace
 
-MemcacheSession::MemcacheSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id,
-                                 const ListenerContext& listener)
-    : ClientSession(worker, pool, fd, id, listener),
+MemcacheSession::MemcacheSession(Worker& worker, Generation& generation,
+                                 const Generation::Listener& listener, int fd, uint32_t id)
+    : ClientSession(worker, generation, listener, fd, id),
       parser_(protocol::memcache::ParserLimits{worker.limits().request_line_max,
                                                worker.limits().item_size_max}) {}
+
+size_t MemcacheSession::describe_request(char* out, size_t size) const {
+  // The command line: command, key(s) and numbers. The data block (values, and the password of
+  // the ASCII login) is not part of it.
+  std::string_view line = current_line_;
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
+    line.remove_suffix(1);
+  const size_t n = std::min(line.size(), size);
+  line.copy(out, n);
+  return n;
+}
 
 void MemcacheSession::process_input() {
   while (!closing_) {
@@ -77,6 +90,8 @@ void MemcacheSession::process_input() {
       }
       continue;
     }
+    current_line_ =
+        std::string_view(in_.data() + request.start, request.line_length - request.start);
     dispatch(request, in_.data());
     in_.consume(request.frame_length);
   }
@@ -391,10 +406,11 @@ void MemcacheSession::dispatch_retrieval(const Request& original, const char* or
   const bool routes = routed();
   if (routes) clear_part_targets();
   server_of_key_.resize(keys.size());
+  if (!routes) pool_->count(op, keys.size());
   bool one_server = true;
   for (size_t i = 0; i < keys.size(); ++i) {
     server_of_key_[i] =
-        routes ? part_target(keys[i].in(frame), op) : pool_.server_for(keys[i].in(frame));
+        routes ? part_target(keys[i].in(frame), op) : pool_->server_for(keys[i].in(frame));
     if (server_of_key_[i] == routing::Distribution::kNoServer) {
       reply_local(kNoLiveServer);
       return;
@@ -410,21 +426,21 @@ void MemcacheSession::dispatch_retrieval(const Request& original, const char* or
   const uint8_t kind = kRetrieval | strip;
   if (one_server && (max_line == 0 || forwarded_line <= max_line)) {
     uint32_t server = server_of_key_[0];
-    routing::Pool* pool = routes ? part_pool(server_of_key_[0], server) : &pool_;
+    routing::Pool* pool = routes ? part_pool(server_of_key_[0], server) : pool_;
     if (pool != nullptr) {
       forward(*pool, server, &whole, 1, ReplyShape::kMcRetrieval, false, kind,
               static_cast<uint32_t>(keys.size()));
     } else {
       // One key through a rule.
-      send_to(route_of(keys[0].in(frame), op), keys[0].in(frame), &whole, 1,
-              ReplyShape::kMcRetrieval, op, false, kind, 1);
+      send_to(part_route(server_of_key_[0]), keys[0].in(frame), &whole, 1, ReplyShape::kMcRetrieval,
+              op, false, kind, 1);
     }
     return;
   }
   if (!one_server) counters_.multiget_fanouts.add();
   const uint32_t cookie = open_slot(kind, static_cast<uint32_t>(keys.size()));
   count_in_flight();
-  routing::PartRouter& router = routes ? static_cast<routing::PartRouter&>(*this) : pool_;
+  routing::PartRouter& router = routes ? static_cast<routing::PartRouter&>(*this) : *pool_;
   routing::RetrievalFanout::start(router, protocol::memcache::command_name(request.command),
                                   request.exptime.in(frame), frame, keys, server_of_key_, *this,
                                   cookie, id(), max_line);

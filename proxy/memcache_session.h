@@ -21,10 +21,13 @@ namespace cachegate::proxy {
 
 class MemcacheSession final : public ClientSession {
  public:
-  MemcacheSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id,
-                  const ListenerContext& listener);
+  MemcacheSession(Worker& worker, Generation& generation, const Generation::Listener& listener,
+                  int fd, uint32_t id);
 
  private:
+  size_t describe_request(char* out, size_t size) const override;
+  std::string_view current_line_;  // the request being dispatched (valid during dispatch)
+
   // What a slot waits for, so replies can be counted (hits, misses) and, for a user with a
   // namespace, have it taken off the keys they name.
   enum SlotKind : uint8_t { kOther = 0, kRetrieval = 1, kMeta = 2 };

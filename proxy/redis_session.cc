@@ -1,5 +1,7 @@
 #include "proxy/redis_session.h"
 
+#include <algorithm>
+
 #include <cctype>
 #include <charconv>
 #include <cstring>
@@ -41,9 +43,9 @@ uint32_t first_live_server(const routing::Pool& pool) {
 
 }  // namespace
 
-RedisSession::RedisSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id,
-                           const ListenerContext& listener)
-    : ClientSession(worker, pool, fd, id, listener),
+RedisSession::RedisSession(Worker& worker, Generation& generation,
+                           const Generation::Listener& listener, int fd, uint32_t id)
+    : ClientSession(worker, generation, listener, fd, id),
       parser_(resp::RequestLimits{1024 * 1024, worker.limits().request_size_max, 64 * 1024}) {}
 
 // --- input -------------------------------------------------------------------------------------
@@ -76,10 +78,24 @@ void RedisSession::process_input() {
   input_done();
 }
 
+size_t RedisSession::describe_request(char* out, size_t size) const {
+  // The command and its first key: never other arguments (values, AUTH's password).
+  if (argc_ == 0) return 0;
+  std::string text(args_[0].substr(0, size));
+  if (!key_index_.empty() && key_index_[0] < argc_) {
+    text.push_back(' ');
+    text.append(args_[key_index_[0]]);
+  }
+  const size_t n = std::min(text.size(), size);
+  text.copy(out, n);
+  return n;
+}
+
 void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
   const auto& args = parser_.args();
   args_ = args.data();
   argc_ = args.size();
+  key_index_.clear();  // the previous request's
   if (request.is_inline) {
     // Servers are sent multibulk: the inline form's quoting rules are redis-cli's business.
     inline_rewrite_.clear();
@@ -416,35 +432,37 @@ void RedisSession::route_split(const redis::CommandInfo& command, const RedisPol
   const bool routes = routed();
   if (routes) clear_part_targets();
   server_of_key_.resize(key_index_.size());
+  if (!routes) pool_->count(op_, key_index_.size());
   bool one_server = true;
   for (size_t i = 0; i < key_index_.size(); ++i) {
     const std::string_view key = args_[key_index_[i]];
-    server_of_key_[i] = routes ? part_target(key, op_) : pool_.server_for(key);
+    server_of_key_[i] = routes ? part_target(key, op_) : pool_->server_for(key);
     if (server_of_key_[i] == routing::Distribution::kNoServer)
       return reply_error(failure_reply_text());
     one_server = one_server && server_of_key_[i] == server_of_key_[0];
   }
   if (one_server) {
     uint32_t server = server_of_key_[0];
-    routing::Pool* pool = routes ? part_pool(server_of_key_[0], server) : &pool_;
+    routing::Pool* pool = routes ? part_pool(server_of_key_[0], server) : pool_;
     if (pool != nullptr) return forward_to(*pool, server);
     // One key through a rule.
     const std::string_view key = args_[key_index_[0]];
-    send_to(route_of(key, op_), key, &request_bytes_, 1, shape(), op_, false, reply_keys_);
+    send_to(part_route(server_of_key_[0]), key, &request_bytes_, 1, shape(), op_, false,
+            reply_keys_);
     return;
   }
   // A server known to be down would leave the request half done: refuse before sending any
   // part (parts through other rules fail or fail over there).
   for (uint32_t target : server_of_key_) {
     uint32_t server = target;
-    routing::Pool* pool = routes ? part_pool(target, server) : &pool_;
+    routing::Pool* pool = routes ? part_pool(target, server) : pool_;
     if (pool != nullptr && !pool->server(server).available())
       return reply_local(failure_reply(routing::Failure::kUnavailable));
   }
   counters_.multiget_fanouts.add();
   const uint32_t cookie = open_slot();
   count_in_flight();
-  routing::PartRouter& router = routes ? static_cast<routing::PartRouter&>(*this) : pool_;
+  routing::PartRouter& router = routes ? static_cast<routing::PartRouter&>(*this) : *pool_;
   routing::RespFanout::start_keyed(router, args_, argc_, key_index_, server_of_key_,
                                    command.name == "mset", policy.merge, shape(), *this, cookie,
                                    id());
@@ -652,7 +670,8 @@ std::string RedisSession::hello_reply() {
 void RedisSession::answer_select() {
   int64_t db;
   if (!parse_int(args_[1], db)) return reply_error("ERR value is not an integer or out of range");
-  if (db == 0 || db == static_cast<int64_t>(pool_.config().redis_db)) return reply_local("+OK\r\n");
+  if (db == 0 || db == static_cast<int64_t>(pool_->config().redis_db))
+    return reply_local("+OK\r\n");
   reply_error(
       "ERR DB index is out of range (cachegate serves each pool as one database: "
       "SELECT 0)");
@@ -801,13 +820,13 @@ void RedisSession::answer_client(const redis::CommandInfo& command) {
 
 std::string RedisSession::info_section() const {
   size_t ejected = 0;
-  for (uint32_t s = 0; s < pool_.size(); ++s)
-    ejected += pool_.is_live(s) ? 0 : 1;
+  for (uint32_t s = 0; s < pool_->size(); ++s)
+    ejected += pool_->is_live(s) ? 0 : 1;
   std::string text = "# Cachegate\r\n";
   text += "cachegate_version:" + std::string(kVersion) + "\r\n";
   text += "workers:" + std::to_string(worker_.config().workers) + "\r\n";
-  text += "pool:" + pool_.config().name + "\r\n";
-  text += "pool_servers:" + std::to_string(pool_.size()) + "\r\n";
+  text += "pool:" + pool_->config().name + "\r\n";
+  text += "pool_servers:" + std::to_string(pool_->size()) + "\r\n";
   text += "pool_servers_ejected:" + std::to_string(ejected) + "\r\n";
   text += "redis_commands_table:" + std::string(redis::table_redis_version()) + "\r\n";
   // The same figures as memcached's `stats` shows, summed over the workers.
@@ -830,6 +849,8 @@ std::string RedisSession::info_section() const {
     text += std::string(name) + ":" + std::to_string(total(registry, field)) + "\r\n";
   for (const auto& [name, value] : route_figures(registry))
     text += std::string(name) + ":" + std::to_string(value) + "\r\n";
+  for (const auto& [name, value] : operation_figures(registry))
+    text += name + ":" + std::to_string(value) + "\r\n";
   text += "\r\n";
   return text;
 }

@@ -25,11 +25,12 @@ namespace cachegate::proxy {
 class RedisSession final : public ClientSession {
  public:
   using ClientSession::LoginOutcome;
-  RedisSession(Worker& worker, routing::Pool& pool, int fd, uint32_t id,
-               const ListenerContext& listener);
+  RedisSession(Worker& worker, Generation& generation, const Generation::Listener& listener, int fd,
+               uint32_t id);
 
  private:
   void process_input() override;
+  size_t describe_request(char* out, size_t size) const override;
   std::string failure_reply(routing::Failure failure) override;
   std::string_view on_slot_reply(const Slot& slot, std::string_view reply, bool error) override;
   const routing::ReplyJudge& judge() const override;

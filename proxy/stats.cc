@@ -6,6 +6,8 @@
 #include <ctime>
 
 #include "cachegate/version.h"
+#include "proxy/counters.h"
+#include "proxy/generation.h"
 #include "proxy/worker.h"
 
 namespace cachegate::proxy {
@@ -64,8 +66,98 @@ std::vector<std::pair<std::string_view, uint64_t>> route_figures(const Registry&
   for (const auto& [name, field] : kFields) {
     uint64_t sum = 0;
     for (Worker* w : registry.workers())
-      sum += (w->route_counters().*field).load(std::memory_order_relaxed);
+      w->read_route_counters([&](const std::string&, const RouteCounters& c) {
+        sum += (c.*field).load(std::memory_order_relaxed);
+      });
     out.emplace_back(name, sum);
+  }
+  return out;
+}
+
+std::vector<ServerFigures> server_figures(const Registry& registry) {
+  std::vector<ServerFigures> figures;
+  // By pool name and address: during a reload workers may briefly run different generations.
+  auto entry = [&figures](const std::string& pool, const config::ServerConfig& server) {
+    for (auto& f : figures)
+      if (f.pool == pool && f.host == server.host && f.port == server.port) return &f;
+    ServerFigures& f = figures.emplace_back();
+    f.pool = pool;
+    f.server = server.name.empty() ? server.host + ":" + std::to_string(server.port) : server.name;
+    f.host = server.host;
+    f.port = server.port;
+    return &f;
+  };
+  for (Worker* w : registry.workers()) {
+    w->read_generation([&](const Generation& generation) {
+      const auto& config = generation.config();
+      for (size_t p = 0; p < config.pools.size(); ++p) {
+        const auto& runtime = generation.pools[p];
+        for (size_t s = 0; s < config.pools[p].servers.size(); ++s) {
+          ServerFigures& f = *entry(config.pools[p].name, config.pools[p].servers[s]);
+          const auto& c = runtime.servers[s]->counters();
+          auto load = [](const std::atomic<uint64_t>& v) {
+            return v.load(std::memory_order_relaxed);
+          };
+          f.requests += load(c.requests);
+          f.replies += load(c.replies);
+          f.failures += load(c.failures);
+          f.timeouts += load(c.timeouts);
+          f.connects += load(c.connects);
+          f.connect_failures += load(c.connect_failures);
+          f.connections += load(c.connections_open);
+          f.in_flight += load(c.in_flight);
+          f.ejections += load(c.ejections);
+          f.ejected_in_workers += runtime.pool->live_for_stats(static_cast<uint32_t>(s)) ? 0 : 1;
+          f.failing_in_workers += load(c.consecutive_failures) >= 2 ? 1 : 0;
+          f.workers += 1;
+          for (size_t k = 0; k < std::size(f.failures_by_kind); ++k)
+            f.failures_by_kind[k] += load(c.failures_by_kind[k]);
+          f.error_replies += load(c.error_replies);
+          for (size_t b = 0; b < f.latency_counts.size(); ++b)
+            f.latency_counts[b] += c.latency.count(b);
+          f.latency_sum_us += c.latency.sum_us();
+        }
+      }
+    });
+  }
+  return figures;
+}
+
+std::map<std::string, ListenerFigures> listener_figures(const Registry& registry) {
+  std::map<std::string, ListenerFigures> totals;
+  for (Worker* w : registry.workers()) {
+    w->read_listener_counters([&](const std::string& name, const ListenerCounters& c) {
+      ListenerFigures& t = totals[name];
+      t.open += c.connections_open.get();
+      t.accepted += c.accepted.get();
+      t.rejected += c.rejected.get();
+      t.handshakes += c.tls_handshakes.get();
+      t.handshake_failures += c.tls_handshake_failures.get();
+      t.auth_failures += c.auth_failures.get();
+      t.requests += c.requests.get();
+      t.slow += c.slow_requests.get();
+      for (size_t b = 0; b < t.latency.size(); ++b)
+        t.latency[b] += c.latency.count(b);
+      t.latency_sum_us += c.latency.sum_us();
+    });
+  }
+  return totals;
+}
+
+std::vector<std::pair<std::string, uint64_t>> operation_figures(const Registry& registry) {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  out.emplace_back("config_generation", registry.config_generation.load());
+  out.emplace_back("config_reloads", registry.reloads_ok.load());
+  out.emplace_back("config_reload_failures", registry.reloads_failed.load());
+  for (const auto& [name, f] : listener_figures(registry)) {
+    const std::string prefix = "listener_" + name + "_";
+    out.emplace_back(prefix + "connections", f.open);
+    out.emplace_back(prefix + "accepted", f.accepted);
+    out.emplace_back(prefix + "rejected", f.rejected);
+    out.emplace_back(prefix + "requests", f.requests);
+    out.emplace_back(prefix + "slow_requests", f.slow);
+    out.emplace_back(prefix + "auth_failures", f.auth_failures);
+    out.emplace_back(prefix + "tls_handshake_failures", f.handshake_failures);
   }
   return out;
 }
@@ -131,18 +223,22 @@ bool render_memcache_stats(Worker& worker, std::string_view args, std::string& o
     stat(out, "cachegate_accept_errors", sum(registry, &WorkerCounters::accept_errors));
     for (const auto& [name, value] : route_figures(registry))
       stat(out, "cachegate_" + std::string(name), value);
+    for (const auto& [name, value] : operation_figures(registry))
+      stat(out, "cachegate_" + name, value);
     uint64_t servers = 0, ejected = 0, connections = 0, requests = 0, failures = 0, timeouts = 0;
     for (Worker* w : registry.workers()) {
-      for (const auto& pool : w->pools()) {
-        ejected += pool.pool->ejected_for_stats();
-        for (const auto& server : pool.servers) {
-          auto& c = server->counters();
-          connections += c.connections_open.load(std::memory_order_relaxed);
-          requests += c.requests.load(std::memory_order_relaxed);
-          failures += c.failures.load(std::memory_order_relaxed);
-          timeouts += c.timeouts.load(std::memory_order_relaxed);
+      w->read_generation([&](const Generation& generation) {
+        for (const auto& pool : generation.pools) {
+          ejected += pool.pool->ejected_for_stats();
+          for (const auto& server : pool.servers) {
+            auto& c = server->counters();
+            connections += c.connections_open.load(std::memory_order_relaxed);
+            requests += c.requests.load(std::memory_order_relaxed);
+            failures += c.failures.load(std::memory_order_relaxed);
+            timeouts += c.timeouts.load(std::memory_order_relaxed);
+          }
         }
-      }
+      });
     }
     for (const auto& pool : config.pools)
       servers += pool.servers.size();
@@ -157,37 +253,18 @@ bool render_memcache_stats(Worker& worker, std::string_view args, std::string& o
     return true;
   }
   if (args == "servers") {
-    for (size_t p = 0; p < config.pools.size(); ++p) {
-      const auto& pool = config.pools[p];
-      for (size_t s = 0; s < pool.servers.size(); ++s) {
-        uint64_t requests = 0, replies = 0, failures = 0, timeouts = 0, connects = 0,
-                 connect_failures = 0, connections = 0, in_flight = 0, ejections = 0, ejected = 0;
-        for (Worker* w : registry.workers()) {
-          auto& c = w->pools()[p].servers[s]->counters();
-          requests += c.requests.load(std::memory_order_relaxed);
-          replies += c.replies.load(std::memory_order_relaxed);
-          failures += c.failures.load(std::memory_order_relaxed);
-          timeouts += c.timeouts.load(std::memory_order_relaxed);
-          connects += c.connects.load(std::memory_order_relaxed);
-          connect_failures += c.connect_failures.load(std::memory_order_relaxed);
-          connections += c.connections_open.load(std::memory_order_relaxed);
-          in_flight += c.in_flight.load(std::memory_order_relaxed);
-          ejections += c.ejections.load(std::memory_order_relaxed);
-          ejected += w->pools()[p].pool->live_for_stats(static_cast<uint32_t>(s)) ? 0 : 1;
-        }
-        const std::string prefix = pool.name + ":" + pool.servers[s].host + ":" +
-                                   std::to_string(pool.servers[s].port) + ":";
-        stat(out, prefix + "requests", requests);
-        stat(out, prefix + "replies", replies);
-        stat(out, prefix + "failures", failures);
-        stat(out, prefix + "timeouts", timeouts);
-        stat(out, prefix + "connects", connects);
-        stat(out, prefix + "connect_failures", connect_failures);
-        stat(out, prefix + "connections", connections);
-        stat(out, prefix + "in_flight", in_flight);
-        stat(out, prefix + "ejections", ejections);
-        stat(out, prefix + "ejected_in_workers", ejected);
-      }
+    for (const ServerFigures& f : server_figures(registry)) {
+      const std::string prefix = f.pool + ":" + f.host + ":" + std::to_string(f.port) + ":";
+      stat(out, prefix + "requests", f.requests);
+      stat(out, prefix + "replies", f.replies);
+      stat(out, prefix + "failures", f.failures);
+      stat(out, prefix + "timeouts", f.timeouts);
+      stat(out, prefix + "connects", f.connects);
+      stat(out, prefix + "connect_failures", f.connect_failures);
+      stat(out, prefix + "connections", f.connections);
+      stat(out, prefix + "in_flight", f.in_flight);
+      stat(out, prefix + "ejections", f.ejections);
+      stat(out, prefix + "ejected_in_workers", f.ejected_in_workers);
     }
     out.append("END\r\n");
     return true;

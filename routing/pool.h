@@ -19,6 +19,16 @@
 
 namespace cachegate::routing {
 
+// Keys routed to a pool, by operation (config::RouteOp). Kept by the worker under the pool's name,
+// so the figures go on across configuration reloads; written by that worker only.
+struct PoolCounters {
+  std::atomic<uint64_t> requests[5] = {};
+  void count(config::RouteOp op, uint64_t n = 1) {
+    auto& c = requests[static_cast<size_t>(op)];
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+};
+
 class Pool final : public HealthObserver, public PartRouter {
  public:
   using Clock = std::chrono::steady_clock;
@@ -37,6 +47,12 @@ class Pool final : public HealthObserver, public PartRouter {
   }
 
   bool is_live(uint32_t index) const { return live_[index]; }
+
+  // Where this pool's routed keys are counted; null: not counted.
+  PoolCounters* counters = nullptr;
+  void count(config::RouteOp op, uint64_t n = 1) {
+    if (counters != nullptr) counters->count(op, n);
+  }
   size_t ejected_count() const { return ejected_; }
 
   // The same, safe to read from other threads (stats): published with relaxed stores whenever

@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libssl-dev libyaml-cpp-dev libhiredis-dev libmemcached-dev catch2
   memcached redis-server redis-tools nutcracker libmemcached-tools openssl
+  curl prometheus
 )
 
 missing=()
@@ -24,10 +25,11 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The Debian packages start system-wide memcached/redis/nutcracker services; tests and the demo
+# The Debian packages start system-wide memcached/redis/nutcracker/prometheus services (the
+# prometheus package is here for its promtool, which checks /metrics in the tests); tests and the demo
 # start their own on free ports, so the system ones are only noise. Stop them where a service
 # manager exists; ignore failures (containers have none).
-for svc in memcached redis-server nutcracker; do
+for svc in memcached redis-server nutcracker prometheus; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" 2>/dev/null || true
   fi
