@@ -284,13 +284,7 @@ std::string render_metrics(const AdminState& state, const Registry& registry) {
                 t.latency_sum_us);
 
   // Pools.
-  std::map<std::string, std::array<uint64_t, 5>> pool_ops;
-  for (Worker* w : registry.workers())
-    w->read_pool_counters([&](const std::string& name, const routing::PoolCounters& c) {
-      auto& ops = pool_ops[name];
-      for (size_t op = 0; op < ops.size(); ++op)
-        ops[op] += c.requests[op].load(std::memory_order_relaxed);
-    });
+  const auto pool_ops = pool_figures(registry);
   m.family("cachegate_pool_requests_total", "counter",
            "Keys routed to the pool (a multi-key request counts each key; a rule with several "
            "pools counts on its first), by operation.");

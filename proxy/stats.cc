@@ -144,6 +144,17 @@ std::map<std::string, ListenerFigures> listener_figures(const Registry& registry
   return totals;
 }
 
+std::map<std::string, std::array<uint64_t, 5>> pool_figures(const Registry& registry) {
+  std::map<std::string, std::array<uint64_t, 5>> pools;
+  for (Worker* w : registry.workers())
+    w->read_pool_counters([&](const std::string& name, const routing::PoolCounters& c) {
+      auto& ops = pools[name];
+      for (size_t op = 0; op < ops.size(); ++op)
+        ops[op] += c.requests[op].load(std::memory_order_relaxed);
+    });
+  return pools;
+}
+
 std::vector<std::pair<std::string, uint64_t>> operation_figures(const Registry& registry) {
   std::vector<std::pair<std::string, uint64_t>> out;
   out.emplace_back("config_generation", registry.config_generation.load());
@@ -159,6 +170,10 @@ std::vector<std::pair<std::string, uint64_t>> operation_figures(const Registry& 
     out.emplace_back(prefix + "auth_failures", f.auth_failures);
     out.emplace_back(prefix + "tls_handshake_failures", f.handshake_failures);
   }
+  static constexpr const char* kOps[] = {"read", "write", "delete", "arithmetic", "admin"};
+  for (const auto& [name, ops] : pool_figures(registry))
+    for (size_t op = 0; op < ops.size(); ++op)
+      out.emplace_back("pool_" + name + "_" + kOps[op] + "_requests", ops[op]);
   return out;
 }
 

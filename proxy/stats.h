@@ -78,6 +78,10 @@ struct ListenerFigures {
 };
 std::map<std::string, ListenerFigures> listener_figures(const Registry& registry);
 
+// Keys routed to each pool by operation (routing::PoolCounters, indexed by config::RouteOp),
+// summed over the workers.
+std::map<std::string, std::array<uint64_t, 5>> pool_figures(const Registry& registry);
+
 // What `stats` and INFO add for operators: the configuration's generation and reloads, and each
 // listener's figures ("listener_<name>_requests" …).
 std::vector<std::pair<std::string, uint64_t>> operation_figures(const Registry& registry);

@@ -20,6 +20,8 @@
 #include "tests/support/logins.h"
 #include "tests/support/ports.h"
 #include "tests/support/process.h"
+#include "tests/support/redis_cluster.h"
+#include "tests/support/resp_client.h"
 #include "tests/support/servers.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/text_client.h"
@@ -274,6 +276,13 @@ TEST_CASE(
     CHECK(metric(reply.body, "cachegate_config_generation") == 1);
     CHECK(metric(reply.body, "cachegate_ready") == 1);
     CHECK(metric(reply.body, "cachegate_workers") == 2);
+    // memcached's stats shows the same figures in its own format.
+    TextClient stats("127.0.0.1", ops.port());
+    auto text = stats.call("stats\r\n", "get");
+    REQUIRE(text);
+    CHECK_THAT(*text, Contains("STAT cachegate_pool_b_write_requests 20\r\n"));
+    CHECK_THAT(*text, Contains("STAT cachegate_config_generation 1\r\n"));
+    CHECK_THAT(*text, Contains("STAT cachegate_listener_main_requests "));
   }
   SECTION("the configuration is shown with its secrets redacted") {
     auto reply = ops.get("/config");
@@ -597,6 +606,62 @@ TEST_CASE("The slow-request log names the command and key, never the value", "[o
   CHECK(count_of(log, "slow request") == 1);
   CHECK(metric(http_get(ops.admin_port(), "/metrics").body,
                "cachegate_listener_slow_requests_total{listener=\"main\"}") == 1);
+}
+
+TEST_CASE(
+    "A reload moves logged-in Redis clients to the new rules, and closes the connections "
+    "of a removed user",
+    "[operations][reload]") {
+  testing::RedisServer r0, r1;
+  const std::string alice_hash = testing::cheap_password_hash("alice-pw");
+  const std::string bob_hash = testing::cheap_password_hash("bob-pw");
+  auto config = [&](bool after) {
+    std::string y =
+        "workers: 1\n"
+        "listeners:\n"
+        "  - {name: red, listen: \"127.0.0.1:{port}\", route: r, auth: required}\n"
+        "users:\n"
+        "  - {name: alice, password_hash: \"" +
+        alice_hash + "\", namespace: \"a:\"}\n";
+    if (!after) y += "  - {name: bob, password_hash: \"" + bob_hash + "\"}\n";
+    y += "pools:\n"
+         "  p0: {protocol: redis, servers: [\"127.0.0.1:" +
+         std::to_string(r0.port()) +
+         ":1 r0\"]}\n"
+         "  p1: {protocol: redis, servers: [\"127.0.0.1:" +
+         std::to_string(r1.port()) +
+         ":1 r1\"]}\n"
+         "routes:\n"
+         "  r:\n";
+    if (after) y += "    - {match: {prefix: \"a:n:\"}, pool: p1}\n";
+    y += "    - {match: {}, pool: p0}\n";
+    return y;
+  };
+  CachegateServer proxy(config(false));
+  testing::RespClient alice(proxy.port());
+  REQUIRE(alice.call({"AUTH", "alice", "alice-pw"}) == "+OK\r\n");
+  testing::RespClient bob(proxy.port());
+  REQUIRE(bob.call({"AUTH", "bob", "bob-pw"}) == "+OK\r\n");
+  REQUIRE(alice.call({"SET", "n:1", "before"}) == "+OK\r\n");
+  CHECK(testing::RespClient(r0.port()).call({"GET", "a:n:1"}) == "$6\r\nbefore\r\n");
+
+  const std::string text = replace_all(config(true), "{port}", std::to_string(proxy.port()));
+  testing::TempDir dir;
+  const std::string next = dir.write_file("next.yaml", text);
+  REQUIRE(std::rename(next.c_str(), proxy.config_path().c_str()) == 0);
+  proxy.process().signal(SIGHUP);
+  REQUIRE(
+      wait_for([&] { return proxy.log().find("configuration 2 (sha256") != std::string::npos; }));
+
+  // Still logged in, with the new rule for its namespaced keys.
+  CHECK(alice.call({"SET", "n:2", "after"}) == "+OK\r\n");
+  CHECK(testing::RespClient(r1.port()).call({"GET", "a:n:2"}) == "$5\r\nafter\r\n");
+  CHECK(alice.call({"GET", "n:1"}) == "$-1\r\n");  // now read from r1
+  CHECK(alice.call({"ACL", "WHOAMI"}) == "$5\r\nalice\r\n");
+  // bob is gone: his connection is closed, and he cannot log in again.
+  CHECK(bob.call({"PING"}) == testing::kNoReply);
+  testing::RespClient again(proxy.port());
+  CHECK_THAT(again.call({"AUTH", "bob", "bob-pw"}), Contains("WRONGPASS"));
 }
 
 }  // namespace
