@@ -488,11 +488,39 @@ Server::~Server() {
 }
 
 void Server::shutdown() {
-  for (auto* set : {&connections_, &resp3_connections_}) {
+  for (auto* set : {&connections_, &resp3_connections_, &idle_dedicated_[0], &idle_dedicated_[1]}) {
     for (auto& c : *set)
       c->reset(Failure::kClosed);
     set->clear();
   }
+}
+
+routing::Ref<ServerConnection> Server::acquire_dedicated(bool resp3) {
+  auto& idle = idle_dedicated_[resp3 ? 1 : 0];
+  if (!idle.empty()) {
+    routing::Ref<ServerConnection> connection = std::move(idle.back());
+    idle.pop_back();
+    return connection;
+  }
+  if (connections_.empty() || dedicated_open_ >= pool_->dedicated_connections) {
+    ServerCounters::bump(counters_.dedicated_refused);
+    return nullptr;
+  }
+  ++dedicated_open_;
+  ServerCounters::bump(counters_.dedicated_open);
+  return routing::Ref<ServerConnection>(new ServerConnection(loop_, *this, resp3));
+}
+
+void Server::release_dedicated(routing::Ref<ServerConnection> connection, bool resp3, bool clean) {
+  if (!connection) return;
+  if (clean && !connections_.empty() && connection->open()) {
+    idle_dedicated_[resp3 ? 1 : 0].push_back(std::move(connection));
+    return;
+  }
+  // Requests still queued on it fail; the server drops the client's state with the socket.
+  connection->reset(Failure::kClosed);
+  --dedicated_open_;
+  ServerCounters::drop(counters_.dedicated_open);
 }
 
 void Server::send(const std::string_view* pieces, size_t count, protocol::ReplyShape shape,

@@ -57,6 +57,9 @@ struct ServerCounters {
   std::atomic<uint64_t> error_replies{0};  // replies that are errors (SERVER_ERROR, -ERR …)
   // The server's failures in a row as its worker last saw them (2 or more: failing fast).
   std::atomic<uint64_t> consecutive_failures{0};
+  // Connections for one client alone (Redis transactions): open now, and refused for the bound.
+  std::atomic<uint64_t> dedicated_open{0};
+  std::atomic<uint64_t> dedicated_refused{0};
   // From a request's send to its reply, as this worker saw it.
   LatencyHistogram latency;
 
@@ -88,6 +91,10 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
   // Fails everything in flight with `failure` and closes; the next send reconnects.
   void reset(routing::Failure failure);
   bool connected() const { return state_ == State::kConnected; }
+  // Connecting or connected: requests sent now will be answered unless it fails.
+  bool open() const { return state_ != State::kIdle; }
+  // Bumped each time the connection is reset: state the server held for it is gone.
+  uint64_t resets() const { return generation_; }
   size_t in_flight() const { return pending_.size(); }
 
   // Flushable, Pollable
@@ -190,6 +197,14 @@ class Server final : public routing::Destination {
   bool available() const override { return !failing_fast(); }
 
   void preconnect();
+  // A connection for one client alone, for as long as it holds server-side state (a Redis
+  // transaction, WATCH): reused from those handed back clean, else opened (it connects on its
+  // first send). Null when the pool's dedicated_connections are all taken, or after shutdown.
+  routing::Ref<ServerConnection> acquire_dedicated(bool resp3);
+  // Gives one back. `clean`: the server holds no state for it any more (EXEC, DISCARD or UNWATCH
+  // was sent last), so another client may have it; otherwise it is closed, which makes the
+  // server drop that state.
+  void release_dedicated(routing::Ref<ServerConnection> connection, bool resp3, bool clean);
   // At teardown: fails everything in flight and lets the connections go.
   void shutdown();
   void set_observer(routing::HealthObserver* observer) { observer_ = observer; }
@@ -236,6 +251,9 @@ class Server final : public routing::Destination {
   ssl_ctx_st* tls_context_;
   std::vector<routing::Ref<ServerConnection>> connections_;
   std::vector<routing::Ref<ServerConnection>> resp3_connections_;  // made on first use
+  // Dedicated connections handed back clean, by protocol version (RESP2, RESP3).
+  std::vector<routing::Ref<ServerConnection>> idle_dedicated_[2];
+  uint32_t dedicated_open_ = 0;  // held by clients or idle above
   uint32_t consecutive_failures_ = 0;
   Clock::time_point backoff_until_{};
   ServerCounters counters_;

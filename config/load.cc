@@ -153,7 +153,7 @@ constexpr std::array<std::string_view, 2> kWarmupKeys{"cold", "warm"};
 constexpr std::array<std::string_view, 2> kShadowKeys{"pool", "fraction"};
 constexpr std::array<std::string_view, 2> kRewriteKeys{"strip_prefix", "add_prefix"};
 constexpr std::array<std::string_view, 1> kTtlKeys{"max"};
-constexpr std::array<std::string_view, 23> kPoolKeys{
+constexpr std::array<std::string_view, 24> kPoolKeys{
     "protocol",
     "redis",
     "distribution",
@@ -162,6 +162,7 @@ constexpr std::array<std::string_view, 23> kPoolKeys{
     "timeout",
     "connect_timeout",
     "server_connections",
+    "dedicated_connections",
     "preconnect",
     "tcpkeepalive",
     "auto_eject_hosts",
@@ -1067,6 +1068,10 @@ PoolConfig Loader::load_pool(const std::string& name, const Value& v) {
   if (const Value* x = f.get("server_connections")) {
     if (auto n = read_int(*x, 1, kMaxServerConnections))
       pool.server_connections = static_cast<uint32_t>(*n);
+  }
+  if (const Value* x = f.get("dedicated_connections")) {
+    if (auto n = read_int(*x, 0, kMaxServerConnections))
+      pool.dedicated_connections = static_cast<uint32_t>(*n);
   }
   for (auto [key, field] :
        {std::pair{"preconnect", &pool.preconnect}, std::pair{"tcpkeepalive", &pool.tcpkeepalive},

@@ -170,6 +170,7 @@ std::string servers_json(const Registry& registry) {
     out += "},\"ejections\":" + std::to_string(f.ejections) +
            ",\"connects\":" + std::to_string(f.connects) +
            ",\"connect_failures\":" + std::to_string(f.connect_failures) +
+           ",\"dedicated_connections\":" + std::to_string(f.dedicated_open) +
            ",\"latency_mean_seconds\":" +
            seconds_text(count == 0 ? 0.0 : f.latency_sum_us / 1e6 / static_cast<double>(count)) +
            "}";
@@ -334,6 +335,12 @@ std::string render_metrics(const AdminState& state, const Registry& registry) {
       {"cachegate_server_connections", "gauge", "Open connections.", &ServerFigures::connections},
       {"cachegate_server_in_flight", "gauge", "Requests waiting for a reply.",
        &ServerFigures::in_flight},
+      {"cachegate_server_dedicated_connections", "gauge",
+       "Connections for one client alone (Redis transactions), in use or kept for reuse.",
+       &ServerFigures::dedicated_open},
+      {"cachegate_server_dedicated_refused_total", "counter",
+       "Transactions refused: the pool's dedicated_connections were all taken.",
+       &ServerFigures::dedicated_refused},
   };
   for (const auto& family : server_families) {
     m.family(family.name, family.type, family.help);

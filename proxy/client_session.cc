@@ -195,6 +195,7 @@ void ClientSession::close() {
   if (closed_) return;
   routing::Ref<ClientSession> self(this);  // the worker's list may hold the last reference
   closed_ = true;
+  on_close();
   held_ = 0;
   if (listener_.open_connections != nullptr)
     listener_.open_connections->fetch_sub(1, std::memory_order_relaxed);
@@ -643,7 +644,7 @@ void ClientSession::flush_now() {
 
 void ClientSession::adopt_current_generation() {
   Generation& next = worker_.generation();
-  if (closed_ || generation_.get() == &next || !idle()) return;
+  if (closed_ || generation_.get() == &next || !idle() || holds_server_state()) return;
   const Generation::Listener* listener = next.listener_named(listener_.config->name);
   if (listener == nullptr || listener->context.config->protocol != listener_.config->protocol) {
     log(LogLevel::kDebug, "client ", id_, ": its listener '", listener_.config->name,
@@ -673,6 +674,13 @@ void ClientSession::adopt_current_generation() {
     authenticated_ = true;
     if (auth_timer_) auth_timer_->cancel();
   }
+}
+
+std::shared_ptr<backends::Server> ClientSession::backend_server(const routing::Pool& pool,
+                                                                uint32_t index) const {
+  for (const auto& runtime : generation_->pools)
+    if (runtime.pool.get() == &pool) return runtime.servers.at(index);
+  return nullptr;
 }
 
 void ClientSession::start_draining() {

@@ -123,6 +123,14 @@ class ClientSession : public routing::ReplyHandler,
   }
   // A reply nobody waits for (kNoSlot) came back.
   virtual void on_discarded_reply(bool error) {}
+  // The connection is closing (the client left, or is being disconnected): state held on
+  // servers for it goes now.
+  virtual void on_close() {}
+  // State on a server tied to this client (a transaction): it stays on its configuration until
+  // that is done.
+  virtual bool holds_server_state() const { return false; }
+  // The backend server behind `pool`'s server `index`, in this session's generation.
+  std::shared_ptr<backends::Server> backend_server(const routing::Pool& pool, uint32_t index) const;
   // For the slow-request log: the request being handled, as its command and first key (never a
   // value, never a password), written into `out`; returns the length.
   virtual size_t describe_request(char* out, size_t size) const { return 0; }

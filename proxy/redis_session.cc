@@ -151,7 +151,8 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
   // none (EVAL with numkeys 0) or names them wrongly (a bad numkeys): one server then decides,
   // and answers the error itself when there is one.
   key_index_.clear();
-  if ((policy.route == RedisRoute::kKeyed || policy.route == RedisRoute::kSplit) &&
+  if ((policy.route == RedisRoute::kKeyed || policy.route == RedisRoute::kSplit ||
+       policy.route == RedisRoute::kTransaction) &&
       !redis::key_positions(command, args_, argc_, key_index_))
     key_index_.clear();
   reply_keys_ = 0;
@@ -174,7 +175,11 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
           "ERR RANDOMKEY is not supported through a rule that rewrites keys: it could return a "
           "key the rule does not cover");
   }
+  if (transaction_ == Transaction::kQueuing || transaction_ == Transaction::kAborted)
+    return queue_in_transaction(command, policy);
   switch (policy.route) {
+    case RedisRoute::kTransaction:
+      return route_transaction(command);
     case RedisRoute::kLocal:
       return answer_local(command);
     case RedisRoute::kKeyed:
@@ -229,7 +234,9 @@ bool RedisSession::apply_namespace(const redis::CommandInfo& command, const Redi
   using resp::KeyReply;
   const std::string_view ns = key_namespace();
   const std::string_view name = command.name;
-  const bool keys_route = policy.route == RedisRoute::kKeyed || policy.route == RedisRoute::kSplit;
+  const bool keys_route = policy.route == RedisRoute::kKeyed ||
+                          policy.route == RedisRoute::kSplit ||
+                          (policy.route == RedisRoute::kTransaction && name == "watch");
   std::string_view why;
   if (policy.flush) {
     why = "it would remove every namespace's keys";
@@ -506,6 +513,8 @@ void RedisSession::route_scan() {
 // --- answered here -----------------------------------------------------------------------------
 
 void RedisSession::reply_error(std::string_view text) {
+  // A command refused after MULTI fails the transaction, as in Redis.
+  if (transaction_ == Transaction::kQueuing) transaction_ = Transaction::kAborted;
   scratch_.clear();
   resp::append_error(scratch_, text);
   reply_local(scratch_);
@@ -544,6 +553,8 @@ void RedisSession::answer_local(const redis::CommandInfo& command) {
     return close_when_done();
   }
   if (name == "reset") {
+    transaction_ = Transaction::kNone;
+    unpin(false);
     protocol_ = 2;
     name_.clear();
     // Back to the default user: logged out where the listener requires a login.
@@ -552,6 +563,9 @@ void RedisSession::answer_local(const redis::CommandInfo& command) {
       log_out();
     return reply_local("+RESET\r\n");
   }
+  if (name == "hello" && pinned_)
+    return reply_error(
+        "ERR HELLO is not supported by cachegate while WATCH holds a server connection");
   if (name == "hello") return answer_hello();
   if (name == "auth") return answer_auth();
   if (name == "select") return answer_select();
@@ -816,6 +830,196 @@ void RedisSession::answer_client(const redis::CommandInfo& command) {
     return reply_local(scratch_);
   }
   reply_error("ERR CLIENT " + upper(name.substr(7)) + " is not supported by cachegate");
+}
+
+// --- transactions ------------------------------------------------------------------------------
+
+namespace {
+constexpr std::string_view kMultiRequest = "*1\r\n$5\r\nMULTI\r\n";
+constexpr std::string_view kDiscardRequest = "*1\r\n$7\r\nDISCARD\r\n";
+constexpr std::string_view kTransactionRule =
+    "ERR transactions are not supported by cachegate through a route rule other than a plain "
+    "pool: its keys would reach several pools";
+constexpr std::string_view kLostPin =
+    "ERR cachegate: the connection to the transaction's server was lost; the transaction was "
+    "discarded";
+}  // namespace
+
+void RedisSession::route_transaction(const redis::CommandInfo& command) {
+  const std::string_view name = command.name;
+  if (name == "multi") {
+    if (pin_lost()) {
+      // WATCH was on a connection that is gone: the transaction could not notice changes.
+      transaction_ = Transaction::kNone;
+      unpin(false);
+      return reply_error(kLostPin);
+    }
+    transaction_ = Transaction::kQueuing;
+    if (pinned_) return send_pinned();
+    return reply_local("+OK\r\n");
+  }
+  if (name == "exec") return reply_error("ERR EXEC without MULTI");
+  if (name == "discard") return reply_error("ERR DISCARD without MULTI");
+  if (name == "unwatch") {
+    transaction_ = Transaction::kNone;
+    if (!pinned_ || pin_lost()) {
+      unpin(false);
+      return reply_local("+OK\r\n");
+    }
+    send_pinned();
+    return unpin(true);
+  }
+  // WATCH: every key on one server, the one of earlier WATCHes.
+  routing::Pool* pool = nullptr;
+  uint32_t server = 0;
+  if (!transaction_target(pool, server)) return;
+  if (pin_lost()) unpin(false);
+  if (!pinned_ && !pin(*pool, server)) return;
+  transaction_ = Transaction::kWatching;
+  send_pinned();
+}
+
+void RedisSession::queue_in_transaction(const redis::CommandInfo& command,
+                                        const RedisPolicy& policy) {
+  const std::string_view name = command.name;
+  if (name == "exec" || name == "discard") {
+    const bool aborted = transaction_ == Transaction::kAborted;
+    transaction_ = Transaction::kNone;
+    const bool lost = pin_lost();
+    if (name == "exec" && (aborted || lost)) {
+      // The server has queued what it was sent; it must not run a transaction the client is told
+      // failed.
+      if (pinned_ && !lost) send_pinned_quietly(kDiscardRequest);
+      unpin(!lost);
+      return reply_error(lost ? kLostPin
+                              : "EXECABORT Transaction discarded because of previous errors.");
+    }
+    if (!pinned_ || lost) {
+      unpin(false);
+      return reply_local(name == "exec" ? "*0\r\n" : "+OK\r\n");
+    }
+    send_pinned();
+    return unpin(true);
+  }
+  if (name == "quit") return answer_local(command);  // the connection closes, and its pin
+  if (name == "reset") return answer_local(command);
+  // Answered at once by Redis too, without failing the transaction.
+  if (name == "multi") return reply_local("-ERR MULTI calls can not be nested\r\n");
+  if (name == "watch") return reply_local("-ERR WATCH inside MULTI is not allowed\r\n");
+  if (policy.route == RedisRoute::kUnsupported) {
+    counters_.redis_unsupported.add();
+    return reply_error("ERR command '" + std::string(name) +
+                       "' is not supported by cachegate: " + std::string(policy.why));
+  }
+  if (policy.route == RedisRoute::kLocal && name != "ping" && name != "echo")
+    return reply_error("ERR command '" + std::string(name) +
+                       "' is not supported by cachegate inside a transaction");
+  if (policy.route == RedisRoute::kAllServers || policy.route == RedisRoute::kOneServer ||
+      policy.route == RedisRoute::kScan)
+    return reply_error("ERR command '" + std::string(name) +
+                       "' reaches every server of the pool and cannot run inside a transaction");
+  if (reply_keys_ != 0)
+    return reply_error("ERR command '" + std::string(name) +
+                       "' names keys in its reply and cannot run inside a transaction for a "
+                       "user with a namespace");
+  routing::Pool* pool = nullptr;
+  uint32_t server = 0;
+  if (!transaction_target(pool, server)) return;
+  if (pin_lost()) {
+    unpin(false);
+    return reply_error(kLostPin);
+  }
+  if (transaction_ == Transaction::kAborted) return reply_local("+QUEUED\r\n");
+  if (!pinned_) {
+    if (!pin(*pool, server)) return;
+    send_pinned_quietly(kMultiRequest);
+  }
+  send_pinned();
+}
+
+bool RedisSession::transaction_target(routing::Pool*& pool, uint32_t& server) {
+  if (key_index_.empty()) {
+    const Target t = route_of("", op_);
+    if (t.rule != nullptr) {
+      reply_error(kTransactionRule);
+      return false;
+    }
+    pool = pinned_ ? const_cast<routing::Pool*>(pinned_pool_) : t.pool;
+    server = pinned_ ? pinned_index_ : first_live_server(*pool);
+  } else {
+    pool = nullptr;
+    for (size_t i = 0; i < key_index_.size(); ++i) {
+      const std::string_view key = args_[key_index_[i]];
+      const Target t = route_of(key, op_);
+      if (t.rule != nullptr) {
+        reply_error(kTransactionRule);
+        return false;
+      }
+      const uint32_t s = t.pool->server_for(key);
+      if (pool != nullptr && (t.pool != pool || s != server)) {
+        counters_.redis_crossslot.add();
+        reply_error(kCrossSlot);
+        return false;
+      }
+      pool = t.pool;
+      server = s;
+    }
+  }
+  if (server == routing::Distribution::kNoServer) {
+    reply_error(failure_reply_text());
+    return false;
+  }
+  // Everything after the first key or WATCH: the server already taken.
+  if (pinned_ && (pool != pinned_pool_ || server != pinned_index_)) {
+    counters_.redis_crossslot.add();
+    reply_error(kCrossSlot);
+    return false;
+  }
+  return true;
+}
+
+bool RedisSession::pin(routing::Pool& pool, uint32_t server) {
+  auto backend = backend_server(pool, server);
+  const bool resp3 = protocol_ >= 3;
+  auto connection = backend ? backend->acquire_dedicated(resp3) : nullptr;
+  if (!connection) {
+    reply_error("ERR cachegate: no connection free for a transaction on server '" +
+                std::string(pool.server(server).name()) + "' (pools." + pool.config().name +
+                ".dedicated_connections)");
+    return false;
+  }
+  pinned_server_ = std::move(backend);
+  pinned_ = std::move(connection);
+  pinned_pool_ = &pool;
+  pinned_index_ = server;
+  pinned_resets_ = pinned_->resets();
+  pinned_resp3_ = resp3;
+  return true;
+}
+
+void RedisSession::send_pinned() {
+  const uint32_t cookie = open_slot(reply_keys_);
+  count_in_flight();
+  pinned_->send(&request_bytes_, 1, shape(), *this, cookie, std::chrono::milliseconds(0));
+}
+
+void RedisSession::send_pinned_quietly(std::string_view request) {
+  count_in_flight();
+  pinned_->send(&request, 1, shape(), *this, kNoSlot, std::chrono::milliseconds(0));
+}
+
+void RedisSession::unpin(bool clean) {
+  if (!pinned_) return;
+  const bool reusable = clean && !pin_lost();
+  pinned_server_->release_dedicated(std::move(pinned_), pinned_resp3_, reusable);
+  pinned_ = nullptr;
+  pinned_server_.reset();
+  pinned_pool_ = nullptr;
+}
+
+void RedisSession::on_close() {
+  transaction_ = Transaction::kNone;
+  unpin(false);
 }
 
 std::string RedisSession::info_section() const {

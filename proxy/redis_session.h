@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/server.h"
 #include "protocol/redis_commands.h"
 #include "protocol/resp.h"
 #include "proxy/client_session.h"
@@ -58,6 +59,24 @@ class RedisSession final : public ClientSession {
   void route_split(const protocol::redis::CommandInfo& command, const routing::RedisPolicy& policy);
   void route_all(const protocol::redis::CommandInfo& command, const routing::RedisPolicy& policy);
   void route_scan();
+  // Transactions. MULTI is answered here; the first command queued after it (or a WATCH before
+  // it) picks the server its keys hash to and takes a connection of the client's own there,
+  // which carries MULTI, the commands and EXEC. Keys on another server, and what cannot run on
+  // one server, are refused and abort the transaction, as a rejected command does in Redis.
+  void route_transaction(const protocol::redis::CommandInfo& command);
+  void queue_in_transaction(const protocol::redis::CommandInfo& command,
+                            const routing::RedisPolicy& policy);
+  // The pool and server of the request's keys (of no key: the pool's first live server); false,
+  // after answering, when they are not one server of a plain pool, or not the one pinned.
+  bool transaction_target(routing::Pool*& pool, uint32_t& server);
+  bool pin(routing::Pool& pool, uint32_t server);
+  // Whether the pinned connection was reset since it was taken (its server state is gone).
+  bool pin_lost() const { return pinned_ && pinned_->resets() != pinned_resets_; }
+  void send_pinned();
+  void send_pinned_quietly(std::string_view request);  // its reply is dropped
+  void unpin(bool clean);
+  void on_close() override;
+  bool holds_server_state() const override { return pinned_ || transaction_ != Transaction::kNone; }
   void answer_local(const protocol::redis::CommandInfo& command);
   void answer_hello();
   std::string hello_reply();
@@ -96,6 +115,20 @@ class RedisSession final : public ClientSession {
   std::string name_;  // CLIENT SETNAME
   std::string lib_name_, lib_version_;
   std::chrono::steady_clock::time_point connected_at_ = std::chrono::steady_clock::now();
+
+  enum class Transaction : uint8_t {
+    kNone,
+    kWatching,  // WATCH was sent on pinned_
+    kQueuing,   // after MULTI
+    kAborted,   // after MULTI and a refused command: EXEC answers EXECABORT
+  };
+  Transaction transaction_ = Transaction::kNone;
+  std::shared_ptr<backends::Server> pinned_server_;
+  routing::Ref<backends::ServerConnection> pinned_;
+  const routing::Pool* pinned_pool_ = nullptr;
+  uint32_t pinned_index_ = 0;
+  uint64_t pinned_resets_ = 0;
+  bool pinned_resp3_ = false;
 };
 
 }  // namespace cachegate::proxy

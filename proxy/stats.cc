@@ -113,6 +113,8 @@ std::vector<ServerFigures> server_figures(const Registry& registry) {
           for (size_t k = 0; k < std::size(f.failures_by_kind); ++k)
             f.failures_by_kind[k] += load(c.failures_by_kind[k]);
           f.error_replies += load(c.error_replies);
+          f.dedicated_open += load(c.dedicated_open);
+          f.dedicated_refused += load(c.dedicated_refused);
           for (size_t b = 0; b < f.latency_counts.size(); ++b)
             f.latency_counts[b] += c.latency.count(b);
           f.latency_sum_us += c.latency.sum_us();
@@ -280,6 +282,8 @@ bool render_memcache_stats(Worker& worker, std::string_view args, std::string& o
       stat(out, prefix + "in_flight", f.in_flight);
       stat(out, prefix + "ejections", f.ejections);
       stat(out, prefix + "ejected_in_workers", f.ejected_in_workers);
+      stat(out, prefix + "dedicated_connections", f.dedicated_open);
+      stat(out, prefix + "dedicated_refused", f.dedicated_refused);
     }
     out.append("END\r\n");
     return true;

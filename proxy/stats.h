@@ -58,7 +58,8 @@ struct ServerFigures {
   uint16_t port = 0;
   uint64_t requests = 0, replies = 0, failures = 0, timeouts = 0, connects = 0,
            connect_failures = 0, connections = 0, in_flight = 0, ejections = 0;
-  uint64_t failures_by_kind[6] = {};  // by routing::Failure
+  uint64_t failures_by_kind[6] = {};                   // by routing::Failure
+  uint64_t dedicated_open = 0, dedicated_refused = 0;  // connections for one client alone
   uint64_t error_replies = 0;
   uint32_t ejected_in_workers = 0;  // workers whose pool has it ejected now
   uint32_t failing_in_workers = 0;  // workers where it fails fast (two failures in a row or more)

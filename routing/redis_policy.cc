@@ -35,8 +35,8 @@ constexpr RedisPolicy unsupported(std::string_view why) {
 }
 
 constexpr std::string_view kLater =
-    "transactions, blocking commands and pub/sub need dedicated "
-    "server connections, which this version does not have yet";
+    "blocking commands and pub/sub need server connections of their own, which this version "
+    "does not give them yet";
 constexpr std::string_view kPerServer =
     "it acts on one server's process or replication, not on the data of a pool; send it to the "
     "servers directly";
@@ -75,9 +75,9 @@ constexpr std::array kEntries = std::to_array<Entry>({
     {"dbsize", all(RespMerge::kSumIntegers)},
     {"debug", unsupported(kPerServer)},
     {"del", split(RespMerge::kSumIntegers)},
-    {"discard", unsupported(kLater)},
+    {"discard", routed(RedisRoute::kTransaction)},
     {"echo", local()},
-    {"exec", unsupported(kLater)},
+    {"exec", routed(RedisRoute::kTransaction)},
     {"exists", split(RespMerge::kSumIntegers)},
     {"failover", unsupported(kPerServer)},
     {"flushall", {RedisRoute::kAllServers, RespMerge::kAllOk, true, false, {}}},
@@ -106,7 +106,7 @@ constexpr std::array kEntries = std::to_array<Entry>({
     {"monitor", unsupported(kPerServer)},
     {"move", unsupported(kOneDb)},
     {"mset", split(RespMerge::kAllOk)},
-    {"multi", unsupported(kLater)},
+    {"multi", routed(RedisRoute::kTransaction)},
     {"pfselftest", one()},
     {"ping", local()},
     {"psync", unsupported(kPerServer)},
@@ -139,9 +139,9 @@ constexpr std::array kEntries = std::to_array<Entry>({
     {"time", one()},
     {"touch", split(RespMerge::kSumIntegers)},
     {"unlink", split(RespMerge::kSumIntegers)},
-    {"unwatch", unsupported(kLater)},
+    {"unwatch", routed(RedisRoute::kTransaction)},
     {"wait", unsupported(kLater)},
-    {"watch", unsupported(kLater)},
+    {"watch", routed(RedisRoute::kTransaction)},
 });
 
 constexpr bool sorted() {

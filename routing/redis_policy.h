@@ -13,12 +13,15 @@
 namespace cachegate::routing {
 
 enum class RedisRoute : uint8_t {
-  kLocal,        // answered by cachegate (PING, HELLO, SELECT, COMMAND, CLIENT SETNAME, …)
-  kKeyed,        // to the server of its keys; keys on several servers are a CROSSSLOT error
-  kSplit,        // MGET, MSET, DEL, UNLINK, EXISTS, TOUCH: one sub-request per server, merged
-  kAllServers,   // every server of the pool, replies merged (`merge`)
-  kOneServer,    // any one server (TIME, LASTSAVE, CONFIG GET, FUNCTION LIST, …)
-  kScan,         // SCAN over every server in turn
+  kLocal,       // answered by cachegate (PING, HELLO, SELECT, COMMAND, CLIENT SETNAME, …)
+  kKeyed,       // to the server of its keys; keys on several servers are a CROSSSLOT error
+  kSplit,       // MGET, MSET, DEL, UNLINK, EXISTS, TOUCH: one sub-request per server, merged
+  kAllServers,  // every server of the pool, replies merged (`merge`)
+  kOneServer,   // any one server (TIME, LASTSAVE, CONFIG GET, FUNCTION LIST, …)
+  kScan,        // SCAN over every server in turn
+  // MULTI, EXEC, DISCARD, WATCH, UNWATCH: a transaction, on a connection of the client's own to
+  // the one server its keys hash to
+  kTransaction,
   kUnsupported,  // answered with an error naming the command and `why`
 };
 

@@ -137,6 +137,7 @@ pools:
   CHECK(p.timeout == std::chrono::milliseconds(1000));
   CHECK(p.connect_timeout == std::chrono::milliseconds(1000));
   CHECK(p.server_connections == 1);
+  CHECK(p.dedicated_connections == 16);
   CHECK_FALSE(p.preconnect);
   CHECK_FALSE(p.tcpkeepalive);
   CHECK_FALSE(p.auto_eject_hosts);
@@ -338,6 +339,8 @@ TEST_CASE("integers must be integers", "[config]") {
       {"server_retry_timeout: -1", 27, "must be at least 1, got -1"},
       {"server_connections: 0", 25, "must be at least 1, got 0"},
       {"server_connections: 1025", 25, "must be at most 1024, got 1025"},
+      {"dedicated_connections: -1", 28, "must not be negative, got -1"},
+      {"dedicated_connections: 1025", 28, "must be at most 1024, got 1025"},
       {"server_failure_limit: 0", 27, "must be at least 1, got 0"},
       {"client_connections: -1", 25, "must not be negative, got -1"},
       {"client_connections: many", 25, "expected an integer, got 'many'"},
@@ -347,6 +350,9 @@ TEST_CASE("integers must be integers", "[config]") {
     const std::string key = c.line.substr(0, c.line.find(':'));
     require_error(with_pool_line(c.line), {"pools.cache." + key, 9, c.column, c.message});
   }
+  CHECK(require_ok(with_pool_line("dedicated_connections: 0"))
+            .config.pools[0]
+            .dedicated_connections == 0);
   // Explicitly tagged integers are integers.
   CHECK(require_ok(with_pool_line("timeout: !!int 400")).config.pools[0].timeout.count() == 400);
   CHECK(require_ok(with_pool_line("timeout: 0400")).config.pools[0].timeout.count() == 400);

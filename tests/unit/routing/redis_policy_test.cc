@@ -50,6 +50,8 @@ const char* route_name(RedisRoute route) {
       return "kOneServer";
     case RedisRoute::kScan:
       return "kScan";
+    case RedisRoute::kTransaction:
+      return "kTransaction";
     case RedisRoute::kUnsupported:
       return "kUnsupported";
   }
@@ -315,14 +317,17 @@ constexpr std::string_view kLocal[] = {
     "CLIENT INFO",
 };
 
-// Refused with a reason: transactions, blocking and pub/sub (no dedicated server connections yet),
-// per-server administration and replication, other databases, Redis Cluster, ACL.
+// Transactions: on a connection of the client's own (RedisSession).
+constexpr std::string_view kTransactions[] = {"MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"};
+
+// Refused with a reason: blocking and pub/sub (not yet), per-server administration and
+// replication, other databases, Redis Cluster, ACL.
 constexpr std::string_view kRefused[] = {
-    "MULTI",       "EXEC",       "DISCARD",      "WATCH",      "UNWATCH",  "BLPOP",    "BRPOP",
-    "BLMOVE",      "BLMPOP",     "BRPOPLPUSH",   "BZPOPMIN",   "BZPOPMAX", "BZMPOP",   "SUBSCRIBE",
-    "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE", "SSUBSCRIBE", "PUBLISH",  "SPUBLISH", "MONITOR",
-    "SWAPDB",      "MOVE",       "CLUSTER",      "REPLICAOF",  "SLAVEOF",  "SHUTDOWN", "DEBUG",
-    "ACL",         "WAIT",       "XREAD",        "XREADGROUP", "SAVE",     "BGSAVE",   "FAILOVER",
+    "BLPOP",      "BRPOP",     "BLMOVE",     "BLMPOP",      "BRPOPLPUSH", "BZPOPMIN",
+    "BZPOPMAX",   "BZMPOP",    "SUBSCRIBE",  "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE",
+    "SSUBSCRIBE", "PUBLISH",   "SPUBLISH",   "MONITOR",     "SWAPDB",     "MOVE",
+    "CLUSTER",    "REPLICAOF", "SLAVEOF",    "SHUTDOWN",    "DEBUG",      "ACL",
+    "WAIT",       "XREAD",     "XREADGROUP", "SAVE",        "BGSAVE",     "FAILOVER",
 };
 
 void check_route(const Expected& e) {
@@ -362,7 +367,7 @@ TEST_CASE("Every command and subcommand of the table has a policy, and every ref
     CHECK(again.why == p.why);
   }
   // Every route is used by some command of the table.
-  CHECK(routes_seen.size() == 7);
+  CHECK(routes_seen.size() == 8);
 }
 
 TEST_CASE("No command that cachegate supports is refused", "[redis-policy]") {
@@ -424,10 +429,13 @@ TEST_CASE("Connection commands and COMMAND are answered by cachegate itself", "[
     check_route({command, RedisRoute::kLocal, RespMerge::kAllOk});
 }
 
-TEST_CASE(
-    "Transactions, blocking, pub/sub, per-server and cluster commands are refused with a "
-    "reason",
-    "[redis-policy]") {
+TEST_CASE("Transaction commands take the transaction route", "[redis-policy]") {
+  for (std::string_view command : kTransactions)
+    check_route({command, RedisRoute::kTransaction, RespMerge::kAllOk});
+}
+
+TEST_CASE("Blocking, pub/sub, per-server and cluster commands are refused with a reason",
+          "[redis-policy]") {
   for (std::string_view command : kRefused) {
     const RedisPolicy p = policy_of(command);
     INFO(command << ": route " << route_name(p.route));
