@@ -308,8 +308,11 @@ std::string render_metrics(const AdminState& state, const Registry& registry) {
                 latency.second);
 
   // Servers.
+  // `server` is the name people know it by; `address` keeps two servers apart when a name
+  // happens to be another server's address.
   auto server_labels = [](const ServerFigures& f) {
-    return Labels{{"pool", f.pool}, {"server", f.server}};
+    return Labels{
+        {"pool", f.pool}, {"server", f.server}, {"address", f.host + ":" + std::to_string(f.port)}};
   };
   struct ServerFamily {
     const char* name;

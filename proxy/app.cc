@@ -274,11 +274,14 @@ bool App::rebind(const LoadedConfig& loaded,
       error = "listener '" + listener.name + "': " + error;
       return false;
     }
-    // A port this process already listens on (a listener moving between names) is not free to
-    // a plain bind, and needs no proof that nobody else holds it.
+    // A port a listener closed by this reload holds (a listener renamed, or moved onto the
+    // port another leaves) is not free to a plain bind, and needs no proof that nobody else
+    // holds it. Any other port this process holds fails the probe, as at start-up.
     bool ours = false;
-    for (const auto& [name, was] : bound_)
-      ours = ours || was.endpoint == endpoint;
+    for (const auto& name : closed) {
+      auto held = bound_.find(name);
+      ours = ours || (held != bound_.end() && held->second.endpoint == endpoint);
+    }
     boost::system::error_code probe_error;
     if (!ours && !port_is_free(main_io_, endpoint, probe_error)) {
       error = "listener '" + listener.name + "' on " + describe(endpoint) + ": " +

@@ -276,7 +276,7 @@ void ClientSession::pause_reading() {
 }
 
 bool ClientSession::can_take_more() const {
-  const auto& limits = worker_.limits();
+  const auto& limits = generation_->config().limits;
   return !closing_ && !closed_ && !login_pending_ && in_flight_ < limits.client_pipeline_max &&
          (next_seq_ - head_seq_) < limits.client_pipeline_max &&
          out_.size() + held_ < limits.client_output_max;
@@ -327,7 +327,7 @@ void ClientSession::log_out() {
   if (!auth_timer_) {
     auth_timer_ = std::make_unique<boost::asio::steady_timer>(worker_.loop().io());
   }
-  auth_timer_->expires_after(worker_.config().auth_timeout);
+  auth_timer_->expires_after(generation_->config().auth_timeout);
   routing::Ref<ClientSession> self(this);
   auth_timer_->async_wait([self](const boost::system::error_code& ec) {
     if (ec || self->closed_ || self->authenticated_) return;
@@ -337,7 +337,7 @@ void ClientSession::log_out() {
 }
 
 bool ClientSession::has_users() const {
-  return !worker_.config().users.empty();
+  return !generation_->config().users.empty();
 }
 
 bool ClientSession::may(config::OpClass op) const {
@@ -499,9 +499,15 @@ uint32_t ClientSession::open_slot(uint8_t kind, uint32_t keys, const routing::Ro
   s.user = user_;
   s.rule = rule;
   s.started = Clock::now();
-  s.label_length = slow_threshold_.count() > 0
-                       ? static_cast<uint8_t>(describe_request(s.label, sizeof s.label))
-                       : 0;
+  s.label_length = 0;
+  if (slow_threshold_.count() > 0) {
+    s.label_length = static_cast<uint8_t>(describe_request(s.label, sizeof s.label));
+    // Keys may hold any byte: the log line stays one printable line.
+    for (uint8_t i = 0; i < s.label_length; ++i) {
+      const unsigned char c = static_cast<unsigned char>(s.label[i]);
+      if (c < 0x20 || c == 0x7f) s.label[i] = '?';
+    }
+  }
   return next_seq_++ & kSeqMask;
 }
 
@@ -578,7 +584,7 @@ void ClientSession::slot_done(const Slot& s, Clock::time_point now) {
 }
 
 void ClientSession::enforce_output_limit() {
-  if (closed_ || out_.size() + held_ <= worker_.limits().client_output_hard_max) return;
+  if (closed_ || out_.size() + held_ <= generation_->config().limits.client_output_hard_max) return;
   counters_.output_limit_closes.add();
   log(LogLevel::kDebug, "client ", id_, " holds more than client_output_hard_max of replies; ",
       "disconnecting it");
@@ -601,6 +607,8 @@ void ClientSession::on_reply(uint32_t cookie, std::string_view reply, bool error
   }
   maybe_resume();
   if (closing_ || peer_eof_) finish_if_done();
+  // A reply nobody waits for (noreply) queues nothing to write: the drain looks here instead.
+  if (draining_) worker_.loop().defer_flush(*this);
 }
 
 void ClientSession::on_failure(uint32_t cookie, routing::Failure failure) {
@@ -609,6 +617,7 @@ void ClientSession::on_failure(uint32_t cookie, routing::Failure failure) {
   if (!(cookie & kNoSlot) && !closed_) complete(cookie, failure_reply(failure));
   maybe_resume();
   if (closing_ || peer_eof_) finish_if_done();
+  if (draining_) worker_.loop().defer_flush(*this);
 }
 
 // --- writing -----------------------------------------------------------------------------------
@@ -645,6 +654,8 @@ void ClientSession::flush_now() {
 void ClientSession::adopt_current_generation() {
   Generation& next = worker_.generation();
   if (closed_ || generation_.get() == &next || !idle() || holds_server_state()) return;
+  // Not while plain or TLS is still being decided: that follows the listener it was accepted by.
+  if (transport_ != Transport::kPlain && transport_ != Transport::kTls) return;
   const Generation::Listener* listener = next.listener_named(listener_.config->name);
   if (listener == nullptr || listener->context.config->protocol != listener_.config->protocol) {
     log(LogLevel::kDebug, "client ", id_, ": its listener '", listener_.config->name,
@@ -661,6 +672,15 @@ void ClientSession::adopt_current_generation() {
       close_when_done();
       return;
     }
+  }
+  // A listener that now requires TLS does not keep plain connections.
+  const ListenerTls* tls = listener->context.tls;
+  if (transport_ == Transport::kPlain && tls != nullptr &&
+      tls->config().mode == config::TlsMode::kRequired) {
+    log(LogLevel::kDebug, "client ", id_, ": listener '", listener_.config->name,
+        "' now requires TLS; closing this plain connection");
+    close_when_done();
+    return;
   }
   const bool auth_required = listener->context.config->auth == config::ListenerAuth::kRequired;
   generation_ = &next;

@@ -88,8 +88,12 @@ routing::Ref<Generation> build_generation(backends::Loop& loop,
       if (config.pools[p].name == name) return generation->pools[p].pool.get();
     return nullptr;
   };
-  for (const auto& table : config.routes)
+  for (const auto& table : config.routes) {
     generation->routes.push_back(std::make_unique<routing::RouteTable>(table, pool_named));
+    auto& built = *generation->routes.back();
+    for (size_t r = 0; r < built.size(); ++r)
+      built.rule(r).owner = generation.get();
+  }
   generation->listeners.resize(config.listeners.size());
   for (size_t l = 0; l < config.listeners.size(); ++l) {
     const auto& listener = config.listeners[l];

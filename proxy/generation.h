@@ -11,7 +11,8 @@
 // (its reference count is not atomic). Client sessions hold the generation they route with; a
 // reload makes a new one current, and each session moves to it at its first moment with nothing
 // in flight, so a request always runs start to end on one configuration. The old generation
-// goes when its last session has moved and no background copy (async replica, shadow) is out.
+// goes when its last session has moved and no request still works through its route rules
+// (each holds it through RouteRule::owner), older generations first.
 //
 // Servers outlive generations: a reload that leaves a pool's server options and a server's
 // address alone hands the same backends::Server, with its open connections and its health, to

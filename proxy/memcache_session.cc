@@ -63,6 +63,8 @@ void MemcacheSession::process_input() {
       continue;
     }
     if (in_.empty() || needed_ > in_.size()) break;
+    // Only a parsed request has a line to describe (a slot opened for an error has none).
+    current_line_ = {};
     Request request;
     auto status = parser_.parse(in_.data(), in_.size(), request);
     if (status == ParseStatus::kNeedMore) {

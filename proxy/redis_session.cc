@@ -57,6 +57,9 @@ void RedisSession::process_input() {
       return;
     }
     if (in_.empty() || needed_ > in_.size()) break;
+    // Only a dispatched request has arguments to describe (a slot opened for an error has none).
+    argc_ = 0;
+    key_index_.clear();
     resp::Request request;
     const auto status = parser_.parse(in_.data(), in_.size(), request);
     if (status == resp::ParseStatus::kNeedMore) {

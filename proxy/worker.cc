@@ -186,14 +186,6 @@ void Worker::attach_counters(Generation& generation) {
       listener.context.route_counters = &route_counters(listener.context.config->route);
 }
 
-bool Worker::background_busy() const {
-  for (const auto& [name, c] : route_counters_)
-    if (c->async_pending.load(std::memory_order_relaxed) != 0 ||
-        c->shadow_pending.load(std::memory_order_relaxed) != 0)
-      return true;
-  return false;
-}
-
 routing::RouteCounters& Worker::route_counters(std::string_view route) {
   return find_or_add(route_counters_, route);
 }
@@ -206,16 +198,11 @@ void Worker::settle_generations() {
     sessions.emplace_back(s);
   for (auto& session : sessions)
     session->adopt_current_generation();
-  // Background copies (async replicas, shadows) may still point into an old generation's rules
-  // and pools; they are few and short, so an old generation waits until none is out.
-  const bool background_idle = !background_busy();
-  for (auto it = retired_.begin(); it != retired_.end();) {
-    if ((*it)->ref_count() == 1 && background_idle) {
-      it = retired_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  // A generation goes once nothing holds it but this list: no session routes with it, and no
+  // request still works through its rules (RouteRule::owner). Oldest first: servers kept by a
+  // later generation point into it (Server::rebind), and an older one may still send to them.
+  while (!retired_.empty() && retired_.front()->ref_count() == 1)
+    retired_.erase(retired_.begin());
   if (!retired_.empty()) {
     settle_timer_->expires_after(kSettleInterval);
     settle_timer_->async_wait([this](const boost::system::error_code& ec) {

@@ -127,8 +127,6 @@ class Worker {
   void settle_generations();
   // Points the generation's pools and routed listeners at the worker's counters of their names.
   void attach_counters(Generation& generation);
-  // Background copies (async replicas, shadows) still out in any route.
-  bool background_busy() const;
   void check_drained();
 
   const unsigned index_;

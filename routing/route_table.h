@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "protocol/memcache_request.h"
 #include "routing/pool.h"
+#include "routing/ref_counted.h"
 
 namespace cachegate::routing {
 
@@ -38,6 +39,10 @@ struct RouteRule {
   // (shadow, ttl, timeout, rewrite).
   Pool* direct_pool() const { return plain ? pools[0] : nullptr; }
   bool plain = false;  // set when the table is built
+  // What owns this rule and the pools it names (the configuration generation), held by every
+  // request still working through the rule after its client was answered (a quorum's last
+  // replica, a warm-up fill), so the rule outlives them; null: nothing to hold.
+  RefCounted* owner = nullptr;
   // The pool keyless requests (flush_all, KEYS, SCAN, INFO …) go to: the first the rule names.
   Pool& primary() const { return *pools[0]; }
 };

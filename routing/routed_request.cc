@@ -96,6 +96,7 @@ class Attempt final : public ReplyHandler {
   void destroy() override;
 
   Ref<ReplyHandler> client_;
+  Ref<RefCounted> owner_;  // keeps rule_ alive (RouteRule::owner)
   uint32_t cookie_ = 0;
   uint32_t affinity_ = 0;
   RouteRule* rule_ = nullptr;
@@ -153,6 +154,7 @@ void Attempt::start(RouteRule& rule, const RoutedRequest& request, const ReplyJu
   }
   Ref<Attempt> self(a);  // parts may complete before start() returns
   a->client_ = Ref<ReplyHandler>(&client);
+  a->owner_ = Ref<RefCounted>(rule.owner);
   a->cookie_ = cookie;
   a->affinity_ = affinity;
   a->rule_ = &rule;
@@ -396,6 +398,7 @@ void Attempt::send_fill(std::string_view ttl_reply) {
 
 void Attempt::destroy() {
   client_.reset();
+  owner_.reset();
   const bool small = bytes_.capacity() < kKeepCapacity && kept_reply_.capacity() < kKeepCapacity &&
                      worst_reply_.capacity() < kKeepCapacity &&
                      ok_reply_.capacity() < kKeepCapacity && fill_.capacity() < kKeepCapacity &&

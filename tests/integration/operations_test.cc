@@ -25,6 +25,7 @@
 #include "tests/support/servers.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/text_client.h"
+#include "tests/support/tls_material.h"
 
 namespace cachegate {
 namespace {
@@ -261,11 +262,11 @@ TEST_CASE(
     CHECK(metric(reply.body, "cachegate_pool_requests_total{pool=\"a\",op=\"write\"}") == 20);
     CHECK(metric(reply.body, "cachegate_pool_requests_total{pool=\"b\",op=\"write\"}") == 20);
     CHECK(metric(reply.body, "cachegate_pool_requests_total{pool=\"a\",op=\"read\"}") == 20);
-    CHECK(metric(reply.body, "cachegate_server_requests_total{pool=\"a\",server=\"a0\"}") == 40);
-    CHECK(metric(reply.body, "cachegate_server_replies_total{pool=\"b\",server=\"b0\"}") == 20);
-    CHECK(metric(reply.body,
-                 "cachegate_server_failures_total{pool=\"a\",server=\"a0\","
-                 "kind=\"timeout\"}") == 0);
+    const std::string a0 = "pool=\"a\",server=\"a0\",address=\"" + ops.m0.address() + "\"";
+    const std::string b0 = "pool=\"b\",server=\"b0\",address=\"" + ops.m1.address() + "\"";
+    CHECK(metric(reply.body, "cachegate_server_requests_total{" + a0 + "}") == 40);
+    CHECK(metric(reply.body, "cachegate_server_replies_total{" + b0 + "}") == 20);
+    CHECK(metric(reply.body, "cachegate_server_failures_total{" + a0 + ",kind=\"timeout\"}") == 0);
     CHECK(metric(reply.body, "cachegate_pool_request_duration_seconds_count{pool=\"a\"}") == 40);
     CHECK(metric(reply.body,
                  "cachegate_listener_request_duration_seconds_bucket{listener="
@@ -662,6 +663,144 @@ TEST_CASE(
   CHECK(bob.call({"PING"}) == testing::kNoReply);
   testing::RespClient again(proxy.port());
   CHECK_THAT(again.call({"AUTH", "bob", "bob-pw"}), Contains("WRONGPASS"));
+}
+
+// Regressions: reloads while work of the previous configuration is still out.
+
+TEST_CASE(
+    "A reload while a quorum's last replica is still out, and while a server kept by one "
+    "reload and dropped by the next still has a request, keeps running",
+    "[operations][reload]") {
+  const char* const quorum =
+      "workers: 1\n"
+      "listeners:\n"
+      "  - {name: main, listen: \"127.0.0.1:{port}\", route: r}\n"
+      "pools:\n"
+      "  a: {timeout: 1500, servers: [\"127.0.0.1:{m0}:1 a0\"]}\n"
+      "  b: {timeout: 1500, servers: [\"127.0.0.1:{m1}:1 b0\"]}\n"
+      "  c: {timeout: 1500, auto_eject_hosts: true, server_failure_limit: 1, servers: "
+      "[\"127.0.0.1:{port3}:1 c0\"]}\n"
+      "routes:\n"
+      "  r:\n"
+      "    - match: {}\n"
+      "      replicate: {pools: [a, b, c], mode: quorum}\n";
+  Operated ops(quorum);
+  // c0, on the fixture's {port3}, accepts and never answers.
+  testing::ChildProcess silent({"python3", "-c",
+                                "import socket,sys\n"
+                                "s=socket.socket()\n"
+                                "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+                                "s.bind(('127.0.0.1',int(sys.argv[1])))\n"
+                                "s.listen()\n"
+                                "c=[]\n"
+                                "while True: c.append(s.accept())\n",
+                                std::to_string(ops.port(3))});
+  REQUIRE(testing::wait_for_port("127.0.0.1", ops.port(3), 5s));
+  TextClient c("127.0.0.1", ops.port());
+  REQUIRE(store(c, "k", "v"));  // a and b answered; c is still out
+  // Two reloads: the first keeps every server, the second drops pool c's.
+  ops.reload(std::string(quorum) + "slow_log: {threshold: 1000}\n");
+  REQUIRE(wait_for([&] { return ops.log().find("configuration 2 (sha256") != std::string::npos; }));
+  ops.reload(replace_all(quorum, "[a, b, c]", "[a, b]"));
+  REQUIRE(wait_for([&] { return ops.log().find("configuration 3 (sha256") != std::string::npos; }));
+  // c's request times out on the first configuration's rule and pool.
+  std::this_thread::sleep_for(2000ms);
+  INFO(ops.log());
+  CHECK(ops.proxy().process().running());
+  CHECK(store(c, "k2", "v"));
+  CHECK(server_get(ops.m1.port(), "k2") == "v");
+}
+
+TEST_CASE(
+    "A connection still deciding between plain and TLS finishes on the listener that "
+    "accepted it when a reload removes TLS",
+    "[operations][reload]") {
+  testing::TlsMaterial tls;
+  const std::string with_tls =
+      "workers: 1\n"
+      "listeners:\n"
+      "  - {name: main, listen: \"127.0.0.1:{port}\", pool: a}\n"
+      "  - {name: secure, listen: \"127.0.0.1:{port1}\", pool: a, tls: {cert: \"" +
+      tls.server.cert + "\", key: \"" + tls.server.key +
+      "\", mode: optional}}\n"
+      "pools:\n"
+      "  a: {timeout: 1000, servers: [\"127.0.0.1:{m0}:1 a0\"]}\n";
+  Operated ops(with_tls);
+  TextClient undecided("127.0.0.1", ops.port(1));  // has sent nothing yet
+  std::this_thread::sleep_for(100ms);
+  ops.reload(replace_all(
+      with_tls,
+      ", tls: {cert: \"" + tls.server.cert + "\", key: \"" + tls.server.key + "\", mode: optional}",
+      ""));
+  REQUIRE(wait_for([&] { return ops.log().find("configuration 2 (sha256") != std::string::npos; }));
+  // A TLS ClientHello's first bytes: the session still holds its listener's TLS context.
+  undecided.send(std::string("\x16\x03\x01\x00\x05hello", 10));
+  std::this_thread::sleep_for(200ms);
+  CHECK(ops.proxy().process().running());
+  TextClient plain("127.0.0.1", ops.port(1));
+  CHECK(store(plain, "k", "v"));
+}
+
+TEST_CASE("A plain connection is closed when a reload makes its listener require TLS",
+          "[operations][reload]") {
+  testing::TlsMaterial tls;
+  const std::string plain_config =
+      "workers: 1\n"
+      "listeners:\n"
+      "  - {name: main, listen: \"127.0.0.1:{port}\", pool: a}\n"
+      "pools:\n"
+      "  a: {timeout: 1000, servers: [\"127.0.0.1:{m0}:1 a0\"]}\n";
+  Operated ops(plain_config);
+  TextClient c("127.0.0.1", ops.port());
+  REQUIRE(store(c, "k", "v"));
+  ops.reload(replace_all(
+      plain_config, "pool: a}",
+      "pool: a, tls: {cert: \"" + tls.server.cert + "\", key: \"" + tls.server.key + "\"}}"));
+  REQUIRE(wait_for([&] { return ops.log().find("configuration 2 (sha256") != std::string::npos; }));
+  CHECK(c.peer_closed());
+}
+
+TEST_CASE("A reload that moves a listener onto another listener's port is refused",
+          "[operations][reload]") {
+  Operated ops(kBeforeReload);
+  ops.reload(replace_all(kBeforeReload, "{port1}", std::to_string(ops.port())));
+  REQUIRE(
+      wait_for([&] { return ops.log().find("configuration reload failed") != std::string::npos; }));
+  TextClient old("127.0.0.1", ops.port(1));
+  CHECK(store(old, "still", "1"));
+}
+
+TEST_CASE("A drain does not wait for a noreply request that was answered", "[operations][drain]") {
+  Operated ops(replace_all(kDrainConfig, "DRAIN", "8000"));
+  TextClient c("127.0.0.1", ops.port());
+  c.send("set k 0 0 1 noreply\r\nv\r\n");
+  REQUIRE(wait_for([&] { return server_get(ops.m0.port(), "k").has_value(); }));
+  const auto start = std::chrono::steady_clock::now();
+  ops.proxy().process().signal(SIGTERM);
+  CHECK(ops.proxy().process().wait_exit(10s) == 0);
+  CHECK(std::chrono::steady_clock::now() - start < 4s);
+  CHECK_THAT(ops.log(), !Contains("drain_timeout passed"));
+}
+
+TEST_CASE("The slow-request log never shows what follows an error reply", "[operations][log]") {
+  Operated ops(
+      "workers: 1\n"
+      "slow_log: {threshold: 100}\n"
+      "listeners:\n"
+      "  - {name: main, listen: \"127.0.0.1:{port}\", pool: a}\n"
+      "pools:\n"
+      "  a: {timeout: 5000, servers: [\"127.0.0.1:{m0}:1 a0\"]}\n");
+  TextClient c("127.0.0.1", ops.port());
+  REQUIRE(store(c, "k", "v"));
+  pause_server(ops.m0);
+  c.send("get k\r\nbogus\r\nset s 0 0 11\r\nTOPSECRET42\r\n");
+  std::this_thread::sleep_for(300ms);
+  ops.m0.process().signal(SIGCONT);
+  REQUIRE(c.read_reply("get"));
+  REQUIRE(wait_for([&] { return count_of(ops.log(), "slow request") >= 2; }));
+  INFO(ops.log());
+  CHECK_THAT(ops.log(), !Contains("TOPSECRET42"));
+  CHECK_THAT(ops.log(), Contains(": get k"));
 }
 
 }  // namespace
