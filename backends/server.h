@@ -53,7 +53,7 @@ struct ServerCounters {
   std::atomic<uint64_t> ejections{0};
   // Requests that got no reply, by routing::Failure (timeout, connect, closed, unavailable,
   // no_server, protocol); they add up to `failures`.
-  std::atomic<uint64_t> failures_by_kind[6] = {};
+  std::atomic<uint64_t> failures_by_kind[routing::kFailureKinds] = {};
   std::atomic<uint64_t> error_replies{0};  // replies that are errors (SERVER_ERROR, -ERR …)
   // The server's failures in a row as its worker last saw them (2 or more: failing fast).
   std::atomic<uint64_t> consecutive_failures{0};

@@ -21,8 +21,4 @@ namespace cachegate::config {
 // `yaml_text` is not YAML, or when expanding aliases would make the output absurdly large.
 std::string redacted_config_yaml(std::string_view yaml_text);
 
-// Lowercase hex SHA-256 of `bytes`: which configuration a process runs, comparable with
-// `sha256sum FILE`.
-std::string config_hash_hex(std::string_view bytes);
-
 }  // namespace cachegate::config

@@ -18,9 +18,12 @@ namespace {
 
 using backends::LatencyHistogram;
 
-constexpr const char* kFailureKinds[] = {"timeout",     "connect",   "closed",
-                                         "unavailable", "no_server", "protocol"};
-constexpr const char* kOps[] = {"read", "write", "delete", "arithmetic", "admin"};
+std::string_view failure_name(size_t kind) {
+  return routing::failure_name(static_cast<routing::Failure>(kind));
+}
+std::string op_name(size_t op) {
+  return std::string(config::to_string(static_cast<config::RouteOp>(op)));
+}
 
 // A label value as the text format wants it: backslash, double quote and newline escaped.
 std::string label_value(std::string_view value) {
@@ -164,8 +167,8 @@ std::string servers_json(const Registry& registry) {
            ",\"replies\":" + std::to_string(f.replies) +
            ",\"error_replies\":" + std::to_string(f.error_replies) +
            ",\"failures\":" + std::to_string(f.failures) + ",\"failures_by_kind\":{";
-    for (size_t k = 0; k < std::size(kFailureKinds); ++k)
-      out += std::string(k ? "," : "") + "\"" + kFailureKinds[k] +
+    for (size_t k = 0; k < routing::kFailureKinds; ++k)
+      out += std::string(k ? "," : "") + "\"" + std::string(failure_name(k)) +
              "\":" + std::to_string(f.failures_by_kind[k]);
     out += "},\"ejections\":" + std::to_string(f.ejections) +
            ",\"connects\":" + std::to_string(f.connects) +
@@ -291,7 +294,7 @@ std::string render_metrics(const AdminState& state, const Registry& registry) {
            "pools counts on its first), by operation.");
   for (const auto& [name, ops] : pool_ops)
     for (size_t op = 0; op < ops.size(); ++op)
-      m.sample("cachegate_pool_requests_total", {{"pool", name}, {"op", kOps[op]}}, ops[op]);
+      m.sample("cachegate_pool_requests_total", {{"pool", name}, {"op", op_name(op)}}, ops[op]);
   const auto servers = server_figures(registry);
   std::map<std::string, std::pair<std::array<uint64_t, LatencyHistogram::kSlots>, uint64_t>>
       pool_latency;
@@ -354,9 +357,9 @@ std::string render_metrics(const AdminState& state, const Registry& registry) {
            "Requests that got no reply, by kind (timeout, connect, closed, unavailable, "
            "no_server, protocol).");
   for (const auto& f : servers)
-    for (size_t k = 0; k < std::size(kFailureKinds); ++k) {
+    for (size_t k = 0; k < routing::kFailureKinds; ++k) {
       auto labels = server_labels(f);
-      labels.emplace_back("kind", kFailureKinds[k]);
+      labels.emplace_back("kind", failure_name(k));
       m.sample("cachegate_server_failures_total", labels, f.failures_by_kind[k]);
     }
   m.family("cachegate_server_ejected", "gauge", "Workers whose pool has the server ejected now.");

@@ -116,12 +116,17 @@ bool same_admin(const std::optional<config::AdminConfig>& a,
                 const std::optional<config::AdminConfig>& b) {
   if (a.has_value() != b.has_value()) return false;
   if (!a) return true;
-  auto tls_text = [](const std::optional<config::ListenerTlsConfig>& t) {
-    return t ? t->cert + "\n" + t->key + "\n" + t->client_ca : std::string();
-  };
+  const auto& x = a->tls;
+  const auto& y = b->tls;
+  const bool same_tls =
+      x.has_value() == y.has_value() &&
+      (!x || (x->cert == y->cert && x->key == y->key && x->client_ca == y->client_ca &&
+              x->client_auth == y->client_auth && x->min_version == y->min_version &&
+              x->ciphers == y->ciphers && x->ciphersuites == y->ciphersuites &&
+              x->mode == y->mode && x->handshake_timeout == y->handshake_timeout));
   return a->host == b->host && a->port == b->port && a->token == b->token &&
          a->max_connections == b->max_connections && a->request_timeout == b->request_timeout &&
-         tls_text(a->tls) == tls_text(b->tls);
+         same_tls;
 }
 
 // The process: workers, listeners, reloads, drain, the admin endpoint.
@@ -192,7 +197,7 @@ std::shared_ptr<LoadedConfig> App::prepare(std::string& error, bool& invalid) {
   }
   invalid = false;
   auto config = std::make_shared<config::Config>(std::move(result.config));
-  loaded->hash = config::config_hash_hex(loaded->text);
+  loaded->hash = config_hash_hex(loaded->text);
   loaded->loaded_at = std::chrono::system_clock::now();
   loaded->number = loaded_ ? loaded_->number + 1 : 1;
   if (loaded_) {

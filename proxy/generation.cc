@@ -1,5 +1,10 @@
 #include "proxy/generation.h"
 
+#include <openssl/evp.h>
+
+#include <array>
+#include <stdexcept>
+
 namespace cachegate::proxy {
 
 namespace {
@@ -13,6 +18,21 @@ bool same_tls(const std::optional<config::PoolTlsConfig>& a,
 }
 
 }  // namespace
+
+std::string config_hash_hex(std::string_view bytes) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int size = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("SHA-256 is not available");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(size * 2);
+  for (unsigned int i = 0; i < size; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 0xf];
+  }
+  return out;
+}
 
 bool same_server_options(const config::PoolConfig& a, const config::PoolConfig& b,
                          const config::Limits& limits_a, const config::Limits& limits_b) {

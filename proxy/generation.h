@@ -103,6 +103,10 @@ routing::Ref<Generation> build_generation(backends::Loop& loop,
                                           std::shared_ptr<const LoadedConfig> loaded,
                                           Generation* previous);
 
+// Lowercase hex SHA-256 of a configuration file's bytes (LoadedConfig::hash): which
+// configuration a process runs, comparable with `sha256sum FILE`.
+std::string config_hash_hex(std::string_view bytes);
+
 // Whether a server of pool `a` may be handed as it is to pool `b`: everything a server
 // connection depends on is the same.
 bool same_server_options(const config::PoolConfig& a, const config::PoolConfig& b,

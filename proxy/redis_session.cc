@@ -947,7 +947,7 @@ bool RedisSession::transaction_target(routing::Pool*& pool, uint32_t& server) {
       reply_error(kTransactionRule);
       return false;
     }
-    pool = pinned_ ? const_cast<routing::Pool*>(pinned_pool_) : t.pool;
+    pool = pinned_ ? pinned_pool_ : t.pool;
     server = pinned_ ? pinned_index_ : first_live_server(*pool);
   } else {
     pool = nullptr;

@@ -125,7 +125,7 @@ class RedisSession final : public ClientSession {
   Transaction transaction_ = Transaction::kNone;
   std::shared_ptr<backends::Server> pinned_server_;
   routing::Ref<backends::ServerConnection> pinned_;
-  const routing::Pool* pinned_pool_ = nullptr;
+  routing::Pool* pinned_pool_ = nullptr;
   uint32_t pinned_index_ = 0;
   uint64_t pinned_resets_ = 0;
   bool pinned_resp3_ = false;

@@ -110,7 +110,7 @@ std::vector<ServerFigures> server_figures(const Registry& registry) {
           f.ejected_in_workers += runtime.pool->live_for_stats(static_cast<uint32_t>(s)) ? 0 : 1;
           f.failing_in_workers += load(c.consecutive_failures) >= 2 ? 1 : 0;
           f.workers += 1;
-          for (size_t k = 0; k < std::size(f.failures_by_kind); ++k)
+          for (size_t k = 0; k < routing::kFailureKinds; ++k)
             f.failures_by_kind[k] += load(c.failures_by_kind[k]);
           f.error_replies += load(c.error_replies);
           f.dedicated_open += load(c.dedicated_open);
@@ -172,10 +172,12 @@ std::vector<std::pair<std::string, uint64_t>> operation_figures(const Registry& 
     out.emplace_back(prefix + "auth_failures", f.auth_failures);
     out.emplace_back(prefix + "tls_handshake_failures", f.handshake_failures);
   }
-  static constexpr const char* kOps[] = {"read", "write", "delete", "arithmetic", "admin"};
   for (const auto& [name, ops] : pool_figures(registry))
     for (size_t op = 0; op < ops.size(); ++op)
-      out.emplace_back("pool_" + name + "_" + kOps[op] + "_requests", ops[op]);
+      out.emplace_back("pool_" + name + "_" +
+                           std::string(config::to_string(static_cast<config::RouteOp>(op))) +
+                           "_requests",
+                       ops[op]);
   return out;
 }
 

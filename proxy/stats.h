@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backends/latency_histogram.h"
+#include "routing/destination.h"
 
 namespace cachegate::proxy {
 

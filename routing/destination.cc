@@ -20,4 +20,22 @@ std::string_view failure_text(Failure failure) {
   return "backend failure";
 }
 
+std::string_view failure_name(Failure failure) {
+  switch (failure) {
+    case Failure::kTimeout:
+      return "timeout";
+    case Failure::kConnect:
+      return "connect";
+    case Failure::kClosed:
+      return "closed";
+    case Failure::kUnavailable:
+      return "unavailable";
+    case Failure::kNoServer:
+      return "no_server";
+    case Failure::kProtocol:
+      return "protocol";
+  }
+  return "unknown";
+}
+
 }  // namespace cachegate::routing

@@ -24,8 +24,12 @@ enum class Failure : uint8_t {
   kProtocol,     // the server sent something that is not a valid reply
 };
 
+inline constexpr size_t kFailureKinds = 6;  // the values of Failure, from 0
+
 // Human-readable reason, used in SERVER_ERROR / -ERR texts.
 std::string_view failure_text(Failure failure);
+// A short name for metrics: timeout, connect, closed, unavailable, no_server, protocol.
+std::string_view failure_name(Failure failure);
 
 // Receives the outcome of requests. Reference-counted: a Destination holds a reference for
 // every request in flight, so the handler outlives its requests. Cancelling (a client that

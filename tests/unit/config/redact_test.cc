@@ -159,12 +159,5 @@ TEST_CASE("redacted_config_yaml refuses text that is not YAML or expands without
   CHECK_THROWS_AS(redacted_config_yaml("a: &a [x, *a]\n"), std::runtime_error);
 }
 
-TEST_CASE("config_hash_hex is lowercase SHA-256 hex", "[config][redact]") {
-  CHECK(config_hash_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  CHECK(config_hash_hex("abc") ==
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  CHECK(config_hash_hex(std::string_view("a\0b", 3)) != config_hash_hex("ab"));
-}
-
 }  // namespace
 }  // namespace cachegate::config

@@ -138,5 +138,12 @@ TEST_CASE("Server options that a kept server depends on", "[reload]") {
   CHECK(changed([](config::PoolConfig& b, config::Limits& l) { l.reply_size_max = 1024; }));
 }
 
+TEST_CASE("config_hash_hex is lowercase SHA-256 hex", "[reload]") {
+  CHECK(config_hash_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(config_hash_hex("abc") ==
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(config_hash_hex(std::string_view("a\0b", 3)) != config_hash_hex("ab"));
+}
+
 }  // namespace
 }  // namespace cachegate::proxy
