@@ -36,6 +36,7 @@ ServerConnection::ServerConnection(Loop& loop, Server& server, bool resp3)
       resp3_(resp3) {}
 
 ServerConnection::~ServerConnection() {
+  if (push_handler_ != nullptr) push_handler_->release();
   close_socket();
 }
 
@@ -114,6 +115,27 @@ void ServerConnection::connect() {
       errno != EINPROGRESS) {
     on_connected(errno);
   }
+}
+
+void ServerConnection::deliver_pushes_to(routing::ReplyHandler& handler, uint32_t cookie) {
+  handler.add_ref();
+  if (push_handler_ != nullptr) push_handler_->release();
+  push_handler_ = &handler;
+  push_cookie_ = cookie;
+}
+
+void ServerConnection::send_unanswered(std::string_view request) {
+  if (state_ == State::kIdle) {
+    connect();
+    if (state_ == State::kIdle) return;  // failed at once: the push handler has heard
+  }
+  out_.append(request);
+  if (state_ == State::kConnected) loop_.defer_flush(*this);
+}
+
+void ServerConnection::abandon() {
+  if (push_handler_ != nullptr) std::exchange(push_handler_, nullptr)->release();
+  reset(Failure::kClosed, 0, false);
 }
 
 void ServerConnection::queue_handshake() {
@@ -291,15 +313,27 @@ void ServerConnection::on_readable(bool until_eagain) {
     if (n > 0) {
       in_.commit(static_cast<size_t>(n));
       const auto received = Clock::now();
-      // Hand every complete reply to its waiter, in request order.
-      while (!pending_.empty()) {
+      // Hand every complete reply to its waiter, in request order; what no request waits for,
+      // to the push handler.
+      while (!pending_.empty() || (push_handler_ != nullptr && !in_.empty())) {
         size_t length = 0, payload = 0;
         bool error = false;
-        auto status = frame_front(pending_.front(), length, payload, error);
+        const bool pushed = pending_.empty();
+        const auto shape =
+            pushed ? (resp3_ ? protocol::ReplyShape::kResp3 : protocol::ReplyShape::kResp2)
+                   : pending_.front().shape;
+        auto status = frame_front(shape, length, payload, error);
         if (status == protocol::memcache::ParseStatus::kNeedMore) break;
         if (status == protocol::memcache::ParseStatus::kInvalid) {
           reset(Failure::kProtocol);
           return;
+        }
+        if (pushed) {
+          routing::Ref<routing::ReplyHandler> handler(push_handler_);
+          handler->on_reply(push_cookie_, std::string_view(in_.data(), payload), error);
+          if (generation != generation_) return;  // the handler let this connection go
+          in_.consume(length);
+          continue;
         }
         Pending done = pending_.pop_front();
         if (done.own_timeout) --own_timeouts_;
@@ -316,7 +350,7 @@ void ServerConnection::on_readable(bool until_eagain) {
         if (generation != generation_) return;  // the handler reset this connection
         in_.consume(length);
       }
-      if (pending_.empty() && !in_.empty()) {
+      if (pending_.empty() && push_handler_ == nullptr && !in_.empty()) {
         // Bytes nobody asked for: the stream is out of step.
         reset(Failure::kProtocol);
         return;
@@ -339,10 +373,11 @@ void ServerConnection::on_readable(bool until_eagain) {
   if (pending_.empty()) in_.shrink_if_idle(kIdleBufferKeep);
 }
 
-protocol::memcache::ParseStatus ServerConnection::frame_front(const Pending& front, size_t& length,
-                                                              size_t& payload, bool& error) {
+protocol::memcache::ParseStatus ServerConnection::frame_front(protocol::ReplyShape shape,
+                                                              size_t& length, size_t& payload,
+                                                              bool& error) {
   using Status = protocol::memcache::ParseStatus;
-  if (protocol::is_resp(front.shape)) {
+  if (protocol::is_resp(shape)) {
     protocol::resp::ReplyFrame frame;
     switch (resp_framer_.frame(in_.data(), in_.size(), frame)) {
       case protocol::resp::ParseStatus::kNeedMore:
@@ -358,7 +393,7 @@ protocol::memcache::ParseStatus ServerConnection::frame_front(const Pending& fro
     return Status::kOk;
   }
   protocol::memcache::ReplyFrame frame;
-  auto status = framer_.frame(in_.data(), in_.size(), front.shape, frame);
+  auto status = framer_.frame(in_.data(), in_.size(), shape, frame);
   if (status != Status::kOk) return status;
   framer_.reset();
   length = frame.length;
@@ -432,7 +467,7 @@ void ServerConnection::reset(Failure failure) {
   reset(failure, 0);
 }
 
-void ServerConnection::reset(Failure failure, size_t late) {
+void ServerConnection::reset(Failure failure, size_t late, bool counts_against_server) {
   ++generation_;
   const bool had_requests = !pending_.empty();
   if (state_ == State::kConnected) ServerCounters::drop(server_.counters().connections_open);
@@ -445,8 +480,15 @@ void ServerConnection::reset(Failure failure, size_t late) {
   in_.shrink_if_idle(kIdleBufferKeep);
   framer_.reset();
   resp_framer_.reset();
-  const bool counts = had_requests || failure == Failure::kConnect;
+  const bool counts = counts_against_server &&
+                      (had_requests || push_handler_ != nullptr || failure == Failure::kConnect);
   fail_pending(failure, failure == Failure::kTimeout ? Failure::kClosed : failure, late);
+  if (push_handler_ != nullptr) {
+    // A subscribed connection is over: its client is told once.
+    routing::Ref<routing::ReplyHandler> handler(push_handler_);
+    std::exchange(push_handler_, nullptr)->release();
+    handler->on_failure(push_cookie_, failure);
+  }
   if (counts) server_.record_failure();
 }
 
@@ -518,7 +560,7 @@ void Server::release_dedicated(routing::Ref<ServerConnection> connection, bool r
     return;
   }
   // Requests still queued on it fail; the server drops the client's state with the socket.
-  connection->reset(Failure::kClosed);
+  connection->abandon();
   --dedicated_open_;
   ServerCounters::drop(counters_.dedicated_open);
 }

@@ -88,6 +88,16 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
             routing::ReplyHandler& handler, uint32_t cookie, std::chrono::milliseconds timeout);
   // Opens the connection now if it is not open (preconnect).
   void connect();
+  // Pub/sub: every reply no request waits for (a channel's messages, subscription confirmations)
+  // goes to `handler` under `cookie`, and its failure once, with the connection's. Until
+  // abandon().
+  void deliver_pushes_to(routing::ReplyHandler& handler, uint32_t cookie);
+  // Queues a request whose replies go to the push handler (SUBSCRIBE, UNSUBSCRIBE, …); connects
+  // first when needed.
+  void send_unanswered(std::string_view request);
+  // Its client left (mid-block, mid-transaction, subscribed): closes it without counting against
+  // the server, failing what is in flight with kClosed; the push handler hears nothing more.
+  void abandon();
   // Fails everything in flight with `failure` and closes; the next send reconnects.
   void reset(routing::Failure failure);
   bool connected() const { return state_ == State::kConnected; }
@@ -118,9 +128,9 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
   void on_connected(int error);
   // Redis: AUTH, SELECT and HELLO 3 as the pool asks, queued ahead of every request.
   void queue_handshake();
-  // Frames the reply at the front of in_ for the request in front.
-  protocol::memcache::ParseStatus frame_front(const Pending& front, size_t& length, size_t& payload,
-                                              bool& error);
+  // Frames the reply at the front of in_, of `shape` (the request in front's, or a push).
+  protocol::memcache::ParseStatus frame_front(protocol::ReplyShape shape, size_t& length,
+                                              size_t& payload, bool& error);
   // Reads and dispatches replies; stops at a short read unless `until_eagain`.
   void on_readable(bool until_eagain);
   // After the TCP connect: the TLS handshake when the pool has tls:, then on_connected().
@@ -140,7 +150,9 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
   void on_timer();
   void close_socket();
   // reset(), with the request at queue position `late` as the one that failed with `failure`.
-  void reset(routing::Failure failure, size_t late);
+  // `counts_against_server`: whether a connection with requests in flight counts as a failure of
+  // the server.
+  void reset(routing::Failure failure, size_t late, bool counts_against_server = true);
   // The request at queue position `late` fails with `failure`, every other one with `rest`.
   void fail_pending(routing::Failure failure, routing::Failure rest, size_t late);
 
@@ -179,6 +191,8 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
     ServerConnection& connection_;
   };
   Handshake handshake_{*this};
+  routing::ReplyHandler* push_handler_ = nullptr;  // holds a reference
+  uint32_t push_cookie_ = 0;
 };
 
 class Server final : public routing::Destination {

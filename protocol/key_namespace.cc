@@ -214,11 +214,10 @@ bool strip_reply_keys(std::string_view reply, KeyReply kind, std::string_view pr
       return true;
     }
     case KeyReply::kKeyFirst: {
-      if (top.count != 2 || !read_value(top.raw, pos, first) || !read_value(top.raw, pos, second))
-        return false;
-      append_header(out, top.type, 2);
+      if (top.count < 2 || !read_value(top.raw, pos, first)) return false;
+      append_header(out, top.type, top.count);
       append_stripped(first, prefix, replacement, out);
-      out.append(second.raw);
+      out.append(top.raw.substr(pos));  // the elements after the key, as they are
       return true;
     }
     case KeyReply::kStreams: {

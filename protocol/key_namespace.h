@@ -42,7 +42,7 @@ enum class KeyReply : uint8_t {
   kNone,
   kKeyList,   // KEYS: an array of keys
   kScan,      // SCAN: [cursor, array of keys]
-  kKeyFirst,  // LMPOP, ZMPOP: [key, elements] or null
+  kKeyFirst,  // LMPOP, ZMPOP, BLPOP, BZPOPMIN …: [key, elements…] or null
   kStreams,   // XREAD, XREADGROUP: [[key, entries], …] (RESP3: a map key → entries) or null
 };
 

@@ -225,7 +225,8 @@ void ClientSession::on_readable(bool until_eagain) {
   routing::Ref<ClientSession> self(this);  // a handler below may drop the last other ref
   for (;;) {
     if (closed_ || peer_eof_) return;
-    if (!can_take_more()) {
+    const bool watching = input_held_ && !closing_ && in_.size() < kHeldInputMax;
+    if (!can_take_more() && !watching) {
       // Leave the rest in the socket; maybe_resume() reads again when replies drain.
       pause_reading();
       return;
@@ -248,6 +249,11 @@ void ClientSession::on_readable(bool until_eagain) {
       continue;
     }
     if (n == 0) {
+      if (input_held_) {
+        // Gone while blocked: as redis-server does, drop it now, and its server connection.
+        close();
+        return;
+      }
       // The client is done sending (it may have half-closed): answer everything it sent, then
       // close. Requests still buffered are processed as replies drain.
       peer_eof_ = true;
@@ -277,7 +283,8 @@ void ClientSession::pause_reading() {
 
 bool ClientSession::can_take_more() const {
   const auto& limits = generation_->config().limits;
-  return !closing_ && !closed_ && !login_pending_ && in_flight_ < limits.client_pipeline_max &&
+  return !closing_ && !closed_ && !login_pending_ && !input_held_ &&
+         !(awaiting_answers_ && in_flight_ != 0) && in_flight_ < limits.client_pipeline_max &&
          (next_seq_ - head_seq_) < limits.client_pipeline_max &&
          out_.size() + held_ < limits.client_output_max;
 }

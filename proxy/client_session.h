@@ -214,6 +214,20 @@ class ClientSession : public routing::ReplyHandler,
 
   bool can_take_more() const;
   void pause_reading();
+  // A Redis client blocked in a command: no further request is dispatched until hold_input(false)
+  // (Redis would not run them before either), but the socket is still read, up to
+  // kHeldInputMax buffered bytes, so that a client that leaves is noticed at once: it is then
+  // closed, with what it holds on servers (on_close()).
+  void hold_input(bool hold) { input_held_ = hold; }
+  static constexpr size_t kHeldInputMax = 64 * 1024;
+  // A request that goes on a server connection of the client's own (a blocking command, the
+  // first of a transaction) must not overtake earlier ones still at servers on shared
+  // connections: the protocol session leaves it unconsumed and calls this; no request is
+  // dispatched until every one in flight is answered, and then it is dispatched again.
+  bool must_wait_for_answers() {
+    awaiting_answers_ = in_flight_ != 0;
+    return awaiting_answers_;
+  }
   // The client is done (quit, lost framing): close once every reply is out.
   void close_when_done() {
     closing_ = true;
@@ -299,6 +313,8 @@ class ClientSession : public routing::ReplyHandler,
   std::string peer_address_;  // for counting failed logins per address
   std::unique_ptr<boost::asio::steady_timer> auth_timer_;
   bool paused_ = false;
+  bool input_held_ = false;
+  bool awaiting_answers_ = false;  // see must_wait_for_answers()
   bool peer_eof_ = false;
   bool closed_ = false;
   bool draining_ = false;

@@ -4,12 +4,15 @@
 
 #include <cctype>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "cachegate/version.h"
 #include "protocol/ascii.h"
 #include "protocol/key_namespace.h"
 #include "proxy/counters.h"
+#include "proxy/log.h"
 #include "proxy/stats.h"
 #include "proxy/worker.h"
 #include "routing/reply_judges.h"
@@ -76,6 +79,10 @@ void RedisSession::process_input() {
       break;
     }
     if (!request.empty()) dispatch(request, in_.data());
+    if (retry_request_) {
+      retry_request_ = false;  // dispatched again once earlier requests are answered
+      continue;
+    }
     in_.consume(request.length);
   }
   input_done();
@@ -143,7 +150,7 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
   }
   RedisPolicy policy = routing::redis_policy(command);
   // XREAD and XREADGROUP block only when asked to (BLOCK); otherwise they are plain reads.
-  if (policy.route == RedisRoute::kUnsupported &&
+  if (policy.route == RedisRoute::kBlocking &&
       (command.name == "xread" || command.name == "xreadgroup")) {
     bool blocks = false;
     for (size_t i = 1; i < argc_; ++i)
@@ -155,7 +162,7 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
   // and answers the error itself when there is one.
   key_index_.clear();
   if ((policy.route == RedisRoute::kKeyed || policy.route == RedisRoute::kSplit ||
-       policy.route == RedisRoute::kTransaction) &&
+       policy.route == RedisRoute::kTransaction || policy.route == RedisRoute::kBlocking) &&
       !redis::key_positions(command, args_, argc_, key_index_))
     key_index_.clear();
   reply_keys_ = 0;
@@ -178,9 +185,21 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
           "ERR RANDOMKEY is not supported through a rule that rewrites keys: it could return a "
           "key the rule does not cover");
   }
+  // RESP2 subscribe mode, as redis-server has it.
+  if (protocol_ < 3 && policy.route != RedisRoute::kSubscribe && command.name != "ping" &&
+      command.name != "quit" && command.name != "reset" && subscriptions() > 0)
+    return reply_error("ERR Can't execute '" + std::string(command.name) +
+                       "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are "
+                       "allowed in this context");
   if (transaction_ == Transaction::kQueuing || transaction_ == Transaction::kAborted)
     return queue_in_transaction(command, policy);
   switch (policy.route) {
+    case RedisRoute::kBlocking:
+      return route_blocking(command);
+    case RedisRoute::kSubscribe:
+      return route_subscribe(command);
+    case RedisRoute::kPublish:
+      return route_publish();
     case RedisRoute::kTransaction:
       return route_transaction(command);
     case RedisRoute::kLocal:
@@ -239,6 +258,7 @@ bool RedisSession::apply_namespace(const redis::CommandInfo& command, const Redi
   const std::string_view name = command.name;
   const bool keys_route = policy.route == RedisRoute::kKeyed ||
                           policy.route == RedisRoute::kSplit ||
+                          policy.route == RedisRoute::kBlocking ||
                           (policy.route == RedisRoute::kTransaction && name == "watch");
   std::string_view why;
   if (policy.flush) {
@@ -251,6 +271,8 @@ bool RedisSession::apply_namespace(const redis::CommandInfo& command, const Redi
     why = "it reaches the servers beyond the namespace";
   } else if (command.in_category(redis::AclCategory::kScripting)) {
     why = "a script can reach keys outside the namespace";
+  } else if (policy.route == RedisRoute::kSubscribe || policy.route == RedisRoute::kPublish) {
+    why = "channels are not confined to namespaces";
   } else if (keys_route && key_index_.empty()) {
     why = "its keys cannot be found in the request";
   }
@@ -285,7 +307,8 @@ bool RedisSession::apply_namespace(const redis::CommandInfo& command, const Redi
       return routing::rewritten_key(pattern, {}, escaped);
     });
     reply_keys_ = static_cast<uint8_t>(keys ? KeyReply::kKeyList : KeyReply::kScan);
-  } else if (name == "lmpop" || name == "zmpop") {
+  } else if (name == "lmpop" || name == "zmpop" || name == "blpop" || name == "brpop" ||
+             name == "blmpop" || name == "bzmpop" || name == "bzpopmin" || name == "bzpopmax") {
     reply_keys_ = static_cast<uint8_t>(KeyReply::kKeyFirst);
   } else if (name == "xread" || name == "xreadgroup") {
     reply_keys_ = static_cast<uint8_t>(KeyReply::kStreams);
@@ -542,8 +565,15 @@ void RedisSession::answer_local(const redis::CommandInfo& command) {
   const std::string_view name = command.name;
   scratch_.clear();
   if (name == "ping") {
-    if (argc_ == 1) return reply_local("+PONG\r\n");
     if (argc_ > 2) return reply_error(redis::wrong_arity_error(command));
+    if (protocol_ < 3 && subscriptions() > 0) {
+      // In RESP2 subscribe mode PING answers with an array, like a message.
+      resp::append_array(scratch_, 2);
+      resp::append_bulk(scratch_, "pong");
+      resp::append_bulk(scratch_, argc_ == 2 ? args_[1] : std::string_view());
+      return reply_local(scratch_);
+    }
+    if (argc_ == 1) return reply_local("+PONG\r\n");
     resp::append_bulk(scratch_, args_[1]);
     return reply_local(scratch_);
   }
@@ -558,6 +588,7 @@ void RedisSession::answer_local(const redis::CommandInfo& command) {
   if (name == "reset") {
     transaction_ = Transaction::kNone;
     unpin(false);
+    unsubscribe_all();
     protocol_ = 2;
     name_.clear();
     // Back to the default user: logged out where the listener requires a login.
@@ -873,6 +904,7 @@ void RedisSession::route_transaction(const redis::CommandInfo& command) {
     return unpin(true);
   }
   // WATCH: every key on one server, the one of earlier WATCHes.
+  if (!pinned_ && wait_for_answers()) return;
   routing::Pool* pool = nullptr;
   uint32_t server = 0;
   if (!transaction_target(pool, server)) return;
@@ -914,7 +946,8 @@ void RedisSession::queue_in_transaction(const redis::CommandInfo& command,
     return reply_error("ERR command '" + std::string(name) +
                        "' is not supported by cachegate: " + std::string(policy.why));
   }
-  if (policy.route == RedisRoute::kLocal && name != "ping" && name != "echo")
+  if ((policy.route == RedisRoute::kLocal && name != "ping" && name != "echo") ||
+      policy.route == RedisRoute::kSubscribe || policy.route == RedisRoute::kPublish)
     return reply_error("ERR command '" + std::string(name) +
                        "' is not supported by cachegate inside a transaction");
   if (policy.route == RedisRoute::kAllServers || policy.route == RedisRoute::kOneServer ||
@@ -925,6 +958,8 @@ void RedisSession::queue_in_transaction(const redis::CommandInfo& command,
     return reply_error("ERR command '" + std::string(name) +
                        "' names keys in its reply and cannot run inside a transaction for a "
                        "user with a namespace");
+  // The transaction's first command must not overtake earlier requests on shared connections.
+  if (!pinned_ && transaction_ != Transaction::kAborted && wait_for_answers()) return;
   routing::Pool* pool = nullptr;
   uint32_t server = 0;
   if (!transaction_target(pool, server)) return;
@@ -949,24 +984,8 @@ bool RedisSession::transaction_target(routing::Pool*& pool, uint32_t& server) {
     }
     pool = pinned_ ? pinned_pool_ : t.pool;
     server = pinned_ ? pinned_index_ : first_live_server(*pool);
-  } else {
-    pool = nullptr;
-    for (size_t i = 0; i < key_index_.size(); ++i) {
-      const std::string_view key = args_[key_index_[i]];
-      const Target t = route_of(key, op_);
-      if (t.rule != nullptr) {
-        reply_error(kTransactionRule);
-        return false;
-      }
-      const uint32_t s = t.pool->server_for(key);
-      if (pool != nullptr && (t.pool != pool || s != server)) {
-        counters_.redis_crossslot.add();
-        reply_error(kCrossSlot);
-        return false;
-      }
-      pool = t.pool;
-      server = s;
-    }
+  } else if (!keys_target(pool, server, kTransactionRule)) {
+    return false;
   }
   if (server == routing::Distribution::kNoServer) {
     reply_error(failure_reply_text());
@@ -977,6 +996,28 @@ bool RedisSession::transaction_target(routing::Pool*& pool, uint32_t& server) {
     counters_.redis_crossslot.add();
     reply_error(kCrossSlot);
     return false;
+  }
+  return true;
+}
+
+bool RedisSession::keys_target(routing::Pool*& pool, uint32_t& server,
+                               std::string_view rule_error) {
+  pool = nullptr;
+  for (size_t i = 0; i < key_index_.size(); ++i) {
+    const std::string_view key = args_[key_index_[i]];
+    const Target t = route_of(key, op_);
+    if (t.rule != nullptr) {
+      reply_error(rule_error);
+      return false;
+    }
+    const uint32_t s = t.pool->server_for(key);
+    if (pool != nullptr && (t.pool != pool || s != server)) {
+      counters_.redis_crossslot.add();
+      reply_error(kCrossSlot);
+      return false;
+    }
+    pool = t.pool;
+    server = s;
   }
   return true;
 }
@@ -1023,6 +1064,361 @@ void RedisSession::unpin(bool clean) {
 void RedisSession::on_close() {
   transaction_ = Transaction::kNone;
   unpin(false);
+  end_blocking(false);
+  unsubscribe_all();
+}
+
+// --- blocking commands -------------------------------------------------------------------------
+
+// Delivers the blocking request's outcome to its session, after the session has let its
+// connection go (so the next blocking request may take it again).
+class RedisSession::BlockingCall final : public routing::ReplyHandler {
+ public:
+  BlockingCall(RedisSession& session, uint32_t cookie) : session_(&session), cookie_(cookie) {}
+  void on_reply(uint32_t, std::string_view reply, bool error) override {
+    session_->end_blocking(true);
+    session_->on_reply(cookie_, reply, error);
+  }
+  void on_failure(uint32_t, routing::Failure failure) override {
+    session_->end_blocking(false);
+    session_->on_failure(cookie_, failure);
+  }
+
+ private:
+  routing::Ref<RedisSession> session_;
+  const uint32_t cookie_;
+};
+
+namespace {
+constexpr std::string_view kBlockingRule =
+    "ERR blocking commands are not supported by cachegate through a route rule other than a "
+    "plain pool: they wait on one server";
+// What "block for ever" (a timeout of 0) waits at most: a month, then the request fails.
+constexpr std::chrono::milliseconds kForever = std::chrono::hours(24 * 30);
+
+// A Redis timeout in seconds ("1.5", "0"), in milliseconds; -1 when it is not one.
+int64_t seconds_as_milliseconds(std::string_view text) {
+  if (text.empty() || text.size() > 32) return -1;
+  const std::string copy(text);
+  char* end = nullptr;
+  const double seconds = std::strtod(copy.c_str(), &end);
+  if (end != copy.c_str() + copy.size() || !std::isfinite(seconds) || seconds < 0 || seconds > 1e9)
+    return -1;
+  return static_cast<int64_t>(std::ceil(seconds * 1000));
+}
+}  // namespace
+
+int64_t RedisSession::block_milliseconds(std::string_view name) const {
+  if (name == "xread" || name == "xreadgroup") {
+    for (size_t i = 1; i + 1 < argc_; ++i) {
+      if (!iequals(args_[i], "block")) continue;
+      int64_t ms = 0;
+      return parse_int(args_[i + 1], ms) && ms >= 0 && ms <= int64_t{1} << 40 ? ms : -1;
+    }
+    return -1;
+  }
+  // BLMPOP and BZMPOP put the timeout first; the others last.
+  if (name == "blmpop" || name == "bzmpop")
+    return argc_ > 1 ? seconds_as_milliseconds(args_[1]) : -1;
+  return seconds_as_milliseconds(args_[argc_ - 1]);
+}
+
+void RedisSession::route_blocking(const redis::CommandInfo& command) {
+  // Keys not found (a bad numkeys): the server answers the error at once, without blocking.
+  if (key_index_.empty()) return route_keyed(command);
+  // It must not overtake earlier requests on shared connections (a write it would wait for).
+  if (wait_for_answers()) return;
+  routing::Pool* pool = nullptr;
+  uint32_t server = 0;
+  if (!keys_target(pool, server, kBlockingRule)) return;
+  if (server == routing::Distribution::kNoServer) return reply_error(failure_reply_text());
+  if (!pool->server(server).available())
+    return reply_local(failure_reply(routing::Failure::kUnavailable));
+  auto backend = backend_server(*pool, server);
+  const bool resp3 = protocol_ >= 3;
+  auto connection = backend ? backend->acquire_dedicated(resp3) : nullptr;
+  if (!connection)
+    return reply_error("ERR cachegate: no connection free for a blocking command on server '" +
+                       std::string(pool->server(server).name()) + "' (pools." +
+                       pool->config().name + ".dedicated_connections)");
+  // The server answers when the block ends: allow it that long, and the pool's timeout on top.
+  const int64_t block = block_milliseconds(command.name);
+  std::chrono::milliseconds timeout(0);  // a timeout the server refuses: answered at once
+  if (block == 0) {
+    timeout = kForever;
+  } else if (block > 0) {
+    timeout = std::min<std::chrono::milliseconds>(
+        std::chrono::milliseconds(block) + pool->config().timeout, kForever);
+  }
+  const uint32_t cookie = open_slot(reply_keys_);
+  count_in_flight();
+  blocked_server_ = std::move(backend);
+  blocked_ = connection;
+  blocked_resp3_ = resp3;
+  hold_input(true);
+  routing::Ref<BlockingCall> call(new BlockingCall(*this, cookie));
+  connection->send(&request_bytes_, 1, shape(), *call, 0, timeout);
+}
+
+void RedisSession::end_blocking(bool clean) {
+  if (!blocked_) return;
+  auto connection = std::move(blocked_);
+  blocked_ = nullptr;
+  auto server = std::move(blocked_server_);
+  hold_input(false);
+  server->release_dedicated(std::move(connection), blocked_resp3_, clean);
+}
+
+// --- pub/sub -----------------------------------------------------------------------------------
+
+// Relays what subscribed connections receive to their session, until the session is closed.
+class RedisSession::PushRelay final : public routing::ReplyHandler {
+ public:
+  explicit PushRelay(RedisSession& session) : session_(&session) {}
+  void detach() { session_ = nullptr; }
+  void on_reply(uint32_t, std::string_view reply, bool error) override {
+    if (session_ != nullptr) session_->on_push(reply, error);
+  }
+  void on_failure(uint32_t, routing::Failure failure) override {
+    if (session_ != nullptr) session_->on_subscriber_lost(failure);
+  }
+
+ private:
+  RedisSession* session_;
+};
+
+namespace {
+constexpr size_t kSubscriptionsMax = 100000;  // per client, of every kind together
+
+struct SubscribeCommand {
+  std::string_view name;
+  bool subscribe;
+  uint8_t kind;                     // RedisSession::Subscription
+  std::string_view server_command;  // as sent to the servers
+};
+constexpr SubscribeCommand kSubscribeCommands[] = {
+    {"subscribe", true, 0, "SUBSCRIBE"},   {"unsubscribe", false, 0, "UNSUBSCRIBE"},
+    {"psubscribe", true, 1, "PSUBSCRIBE"}, {"punsubscribe", false, 1, "PUNSUBSCRIBE"},
+    {"ssubscribe", true, 2, "SSUBSCRIBE"}, {"sunsubscribe", false, 2, "SUNSUBSCRIBE"},
+};
+}  // namespace
+
+size_t RedisSession::subscription_count(Subscription kind) const {
+  // As Redis counts: channels and patterns together, shard channels apart.
+  if (kind == Subscription::kShardChannel) return subscribed_[2].size();
+  return subscribed_[0].size() + subscribed_[1].size();
+}
+
+size_t RedisSession::subscriptions() const {
+  return subscribed_[0].size() + subscribed_[1].size() + subscribed_[2].size();
+}
+
+routing::Pool& RedisSession::pubsub_pool() {
+  if (pubsub_pool_ != nullptr) return *pubsub_pool_;
+  return *route_of("", config::RouteOp::kRead).pool;
+}
+
+RedisSession::Subscriber* RedisSession::subscriber(uint32_t server) {
+  for (auto& s : subscribers_)
+    if (s.server == server) return &s;
+  return nullptr;
+}
+
+bool RedisSession::take_subscribers(routing::Pool& pool, const std::vector<uint32_t>& servers) {
+  for (uint32_t server : servers) {
+    if (subscriber(server) != nullptr) continue;
+    std::string refusal;
+    if (server == routing::Distribution::kNoServer) {
+      refusal = failure_reply_text();
+    } else if (!pool.server(server).available()) {
+      refusal = failure_reply(routing::Failure::kUnavailable);
+      refusal = refusal.substr(1, refusal.size() - 3);  // without '-' and CRLF
+    }
+    auto backend = refusal.empty() ? backend_server(pool, server) : nullptr;
+    // Subscribed connections speak RESP2: messages are the same arrays in both protocols, and a
+    // RESP3 client gets them with the push type.
+    auto connection = backend ? backend->acquire_dedicated(false) : nullptr;
+    if (!connection) {
+      if (refusal.empty())
+        refusal = "ERR cachegate: no connection free for subscriptions on server '" +
+                  std::string(pool.server(server).name()) + "' (pools." + pool.config().name +
+                  ".dedicated_connections)";
+      // Connections taken for this request alone go back.
+      for (size_t i = subscribers_.size(); i-- > 0;)
+        if (subscribers_[i].subscriptions == 0) drop_subscriber(subscribers_[i].server);
+      reply_error(refusal);
+      return false;
+    }
+    if (!push_relay_) push_relay_ = new PushRelay(*this);
+    connection->deliver_pushes_to(*push_relay_, 0);
+    subscribers_.push_back(Subscriber{server, 0, std::move(backend), std::move(connection)});
+  }
+  pubsub_pool_ = &pool;
+  return true;
+}
+
+void RedisSession::drop_subscriber(uint32_t server) {
+  for (size_t i = 0; i < subscribers_.size(); ++i) {
+    if (subscribers_[i].server != server) continue;
+    Subscriber gone = std::move(subscribers_[i]);
+    subscribers_.erase(subscribers_.begin() + static_cast<ptrdiff_t>(i));
+    // Closed, not reused: the server forgets its subscriptions with it.
+    gone.backend->release_dedicated(std::move(gone.connection), false, false);
+    break;
+  }
+  if (subscribers_.empty()) pubsub_pool_ = nullptr;
+}
+
+void RedisSession::unsubscribe_all() {
+  for (auto& set : subscribed_)
+    set.clear();
+  while (!subscribers_.empty())
+    drop_subscriber(subscribers_.back().server);
+  if (push_relay_) {
+    push_relay_->detach();
+    push_relay_ = nullptr;
+  }
+}
+
+void RedisSession::route_subscribe(const redis::CommandInfo& command) {
+  const SubscribeCommand* what = nullptr;
+  for (const auto& c : kSubscribeCommands)
+    if (c.name == command.name) what = &c;
+  const auto kind = static_cast<Subscription>(what->kind);
+  auto& subscribed = subscribed_[what->kind];
+  routing::Pool& pool = pubsub_pool();
+  // The confirmations, one per channel, in one reply; pushes for a RESP3 client.
+  scratch_.clear();
+  auto confirm = [&](std::string_view channel, bool null) {
+    if (protocol_ >= 3) {
+      scratch_ += ">3\r\n";
+    } else {
+      resp::append_array(scratch_, 3);
+    }
+    resp::append_bulk(scratch_, command.name);
+    if (null) {
+      scratch_ += protocol_ >= 3 ? "_\r\n" : "$-1\r\n";
+    } else {
+      resp::append_bulk(scratch_, channel);
+    }
+    resp::append_integer(scratch_, static_cast<int64_t>(subscription_count(kind)));
+  };
+  // Where each channel lives: the server it hashes to; a pattern, every server.
+  auto servers_of = [&](std::string_view channel) {
+    servers_.clear();
+    if (kind == Subscription::kPattern) {
+      for (uint32_t s = 0; s < pool.size(); ++s)
+        servers_.push_back(s);
+    } else {
+      servers_.push_back(pool.server_for(channel));
+    }
+  };
+  std::string request;
+  auto tell_servers = [&](std::string_view verb, std::string_view channel) {
+    request.clear();
+    const std::string_view parts[2] = {verb, channel};
+    resp::append_command(request, parts, 2);
+    for (uint32_t server : servers_)
+      if (Subscriber* s = subscriber(server)) s->connection->send_unanswered(request);
+  };
+
+  if (what->subscribe) {
+    if (subscriptions() + argc_ - 1 > kSubscriptionsMax)
+      return reply_error("ERR cachegate: a client may hold at most " +
+                         std::to_string(kSubscriptionsMax) + " subscriptions");
+    // Every connection first, so that a refusal leaves nothing half subscribed.
+    std::vector<uint32_t> needed;
+    for (size_t i = 1; i < argc_; ++i) {
+      servers_of(args_[i]);
+      needed.insert(needed.end(), servers_.begin(), servers_.end());
+    }
+    std::sort(needed.begin(), needed.end());
+    needed.erase(std::unique(needed.begin(), needed.end()), needed.end());
+    if (!take_subscribers(pool, needed)) return;
+    for (size_t i = 1; i < argc_; ++i) {
+      if (subscribed.emplace(args_[i]).second) {
+        servers_of(args_[i]);
+        for (uint32_t server : servers_)
+          ++subscriber(server)->subscriptions;
+        tell_servers(what->server_command, args_[i]);
+      }
+      confirm(args_[i], false);
+    }
+    return reply_local(scratch_);
+  }
+
+  // Unsubscribing: the channels named, or every one of this kind.
+  std::vector<std::string> channels;
+  if (argc_ == 1) {
+    channels.assign(subscribed.begin(), subscribed.end());
+  } else {
+    channels.assign(args_ + 1, args_ + argc_);
+  }
+  if (channels.empty()) {
+    confirm({}, true);
+    return reply_local(scratch_);
+  }
+  for (const std::string& channel : channels) {
+    if (subscribed.erase(channel) != 0) {
+      servers_of(channel);
+      // A server left with no subscription of the client's is let go (which unsubscribes);
+      // the others are told.
+      for (uint32_t server : servers_) {
+        Subscriber* s = subscriber(server);
+        if (s != nullptr && --s->subscriptions == 0) drop_subscriber(server);
+      }
+      tell_servers(what->server_command, channel);
+    }
+    confirm(channel, false);
+  }
+  reply_local(scratch_);
+}
+
+void RedisSession::route_publish() {
+  // PUBLISH/SPUBLISH channel message: to the server the channel hashes to, where its
+  // subscribers are.
+  routing::Pool& pool = pubsub_pool();
+  const uint32_t server = pool.server_for(args_[1]);
+  if (server == routing::Distribution::kNoServer) return reply_error(failure_reply_text());
+  forward_to(pool, server);
+}
+
+void RedisSession::on_push(std::string_view frame, bool error) {
+  if (closed()) return;
+  if (error) return reply_local(frame);  // a server's refusal, as the client would have had it
+  // Messages are relayed; the servers' confirmations are not (the client had ours).
+  size_t at = 0;
+  resp::Value top, type, name;
+  if (!resp::read_value(frame, at, top) || !top.is_aggregate() || top.count < 3) return;
+  size_t pos = resp::children_start(top);
+  if (!resp::read_value(top.raw, pos, type) || !resp::read_value(top.raw, pos, name)) return;
+  const std::string_view kind = type.payload;
+  const std::set<std::string>* subscribed = nullptr;
+  if (kind == "message") {
+    subscribed = &subscribed_[0];
+  } else if (kind == "pmessage") {
+    subscribed = &subscribed_[1];
+  } else if (kind == "smessage") {
+    subscribed = &subscribed_[2];
+  } else {
+    return;
+  }
+  // One already unsubscribed from (its UNSUBSCRIBE crossed the message) is not delivered.
+  if (subscribed->find(std::string(name.payload)) == subscribed->end()) return;
+  if (protocol_ < 3) return reply_local(frame);
+  scratch_.assign(frame);
+  scratch_[0] = '>';
+  reply_local(scratch_);
+}
+
+void RedisSession::on_subscriber_lost(routing::Failure failure) {
+  if (closed()) return;
+  log(LogLevel::kInfo, "client ", id(), ": a subscribed server connection was lost (",
+      routing::failure_text(failure), "); closing the client so that it subscribes again");
+  // Its connection is gone already; the others go with the client.
+  for (auto& set : subscribed_)
+    set.clear();
+  close_when_done();
 }
 
 std::string RedisSession::info_section() const {

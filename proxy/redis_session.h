@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -69,14 +70,58 @@ class RedisSession final : public ClientSession {
   // The pool and server of the request's keys (of no key: the pool's first live server); false,
   // after answering, when they are not one server of a plain pool, or not the one pinned.
   bool transaction_target(routing::Pool*& pool, uint32_t& server);
+  // The one pool and server every key of the request (at least one) is on; false, after
+  // answering, when they are on several, or taken through a route rule other than a plain pool
+  // (`rule_error` says why that cannot be).
+  bool keys_target(routing::Pool*& pool, uint32_t& server, std::string_view rule_error);
   bool pin(routing::Pool& pool, uint32_t server);
   // Whether the pinned connection was reset since it was taken (its server state is gone).
   bool pin_lost() const { return pinned_ && pinned_->resets() != pinned_resets_; }
   void send_pinned();
   void send_pinned_quietly(std::string_view request);  // its reply is dropped
   void unpin(bool clean);
+  // Blocking commands (BLPOP, BZPOPMIN, BLMOVE, XREAD … BLOCK, …): to the server of their keys,
+  // on a connection of the client's own, with a timeout of the command's block time plus the
+  // pool's. Until the reply no further request is dispatched, as Redis runs none either; a client
+  // that leaves meanwhile closes that connection, which ends the block on the server.
+  void route_blocking(const protocol::redis::CommandInfo& command);
+  // How long the request asks to block: -1 when it does not say (in a form the server accepts),
+  // 0 for ever.
+  int64_t block_milliseconds(std::string_view name) const;
+  // The blocking request's outcome is in: its connection goes back (for reuse when `clean`), and
+  // requests are dispatched again.
+  void end_blocking(bool clean);
+  class BlockingCall;
+
+  // Pub/sub. Subscriptions are kept here per client; each channel is subscribed on the server it
+  // hashes to in the pub/sub pool (patterns on every server), over one connection of the
+  // client's own per server, whose messages are relayed to the client. Confirmations are
+  // answered here with the client's own counts. A lost server connection closes the client, so
+  // that it subscribes again, as after a server restart.
+  enum class Subscription : uint8_t { kChannel, kPattern, kShardChannel };
+  void route_subscribe(const protocol::redis::CommandInfo& command);
+  void route_publish();
+  // The pool channels hash over: the listener's, or on a routed listener the pool reads of an
+  // empty key go to (publishers and subscribers must agree on it, whatever their operation).
+  routing::Pool& pubsub_pool();
+  // For each subscription the client holds, what Redis counts in its confirmations.
+  size_t subscription_count(Subscription kind) const;
+  size_t subscriptions() const;
+  struct Subscriber;
+  Subscriber* subscriber(uint32_t server);
+  // Takes connections for `servers` (those not held yet); false, after answering, when one cannot
+  // be had.
+  bool take_subscribers(routing::Pool& pool, const std::vector<uint32_t>& servers);
+  void drop_subscriber(uint32_t server);
+  void unsubscribe_all();
+  void on_push(std::string_view frame, bool error);
+  void on_subscriber_lost(routing::Failure failure);
+  class PushRelay;
+
   void on_close() override;
-  bool holds_server_state() const override { return pinned_ || transaction_ != Transaction::kNone; }
+  bool holds_server_state() const override {
+    return pinned_ || transaction_ != Transaction::kNone || blocked_ || !subscribers_.empty();
+  }
   void answer_local(const protocol::redis::CommandInfo& command);
   void answer_hello();
   std::string hello_reply();
@@ -91,6 +136,12 @@ class RedisSession final : public ClientSession {
     return protocol_ >= 3 ? protocol::ReplyShape::kResp3 : protocol::ReplyShape::kResp2;
   }
 
+  // Set by a request that must wait for earlier ones (must_wait_for_answers()): it stays in in_.
+  bool retry_request_ = false;
+  bool wait_for_answers() {
+    retry_request_ = must_wait_for_answers();
+    return retry_request_;
+  }
   protocol::resp::RequestParser parser_;
   // The request being dispatched: its arguments and the bytes to forward (the client's own, or a
   // multibulk rewrite of an inline request).
@@ -129,6 +180,23 @@ class RedisSession final : public ClientSession {
   uint32_t pinned_index_ = 0;
   uint64_t pinned_resets_ = 0;
   bool pinned_resp3_ = false;
+
+  // The blocking request in flight, and its connection.
+  std::shared_ptr<backends::Server> blocked_server_;
+  routing::Ref<backends::ServerConnection> blocked_;
+  bool blocked_resp3_ = false;
+
+  std::set<std::string> subscribed_[3];  // by Subscription
+  struct Subscriber {
+    uint32_t server = 0;
+    uint32_t subscriptions = 0;  // channels there, and every pattern
+    std::shared_ptr<backends::Server> backend;
+    routing::Ref<backends::ServerConnection> connection;
+  };
+  std::vector<Subscriber> subscribers_;
+  routing::Pool* pubsub_pool_ = nullptr;  // while subscribed
+  routing::Ref<PushRelay> push_relay_;
+  std::vector<uint32_t> servers_;
 };
 
 }  // namespace cachegate::proxy

@@ -34,9 +34,13 @@ constexpr RedisPolicy unsupported(std::string_view why) {
   return {RedisRoute::kUnsupported, RespMerge::kAllOk, false, false, why};
 }
 
-constexpr std::string_view kLater =
-    "blocking commands and pub/sub need server connections of their own, which this version "
-    "does not give them yet";
+constexpr std::string_view kTracking =
+    "client-side caching needs invalidation messages for keys spread over a pool's servers, "
+    "which cachegate does not relay";
+constexpr std::string_view kWait =
+    "it counts the replicas that have this connection's writes, and through cachegate writes "
+    "travel on server connections shared by many clients; the count would say nothing about "
+    "yours";
 constexpr std::string_view kPerServer =
     "it acts on one server's process or replication, not on the data of a pool; send it to the "
     "servers directly";
@@ -49,9 +53,9 @@ constexpr std::array kEntries = std::to_array<Entry>({
     {"auth", local()},
     {"bgrewriteaof", unsupported(kPerServer)},
     {"bgsave", unsupported(kPerServer)},
-    {"client|caching", unsupported(kLater)},
+    {"client|caching", unsupported(kTracking)},
     {"client|getname", local()},
-    {"client|getredir", unsupported(kLater)},
+    {"client|getredir", unsupported(kTracking)},
     {"client|help", local()},
     {"client|id", local()},
     {"client|info", local()},
@@ -61,9 +65,9 @@ constexpr std::array kEntries = std::to_array<Entry>({
     {"client|pause", unsupported(kPerServer)},
     {"client|reply", unsupported("cachegate answers every request it forwards")},
     {"client|setname", local()},
-    {"client|tracking", unsupported(kLater)},
-    {"client|trackinginfo", unsupported(kLater)},
-    {"client|unblock", unsupported(kLater)},
+    {"client|tracking", unsupported(kTracking)},
+    {"client|trackinginfo", unsupported(kTracking)},
+    {"client|unblock", unsupported("client connections to the servers belong to cachegate")},
     {"client|unpause", unsupported(kPerServer)},
     {"cluster", unsupported("it is a Redis Cluster command; cachegate pools are not a cluster")},
     {"command", local()},
@@ -109,9 +113,16 @@ constexpr std::array kEntries = std::to_array<Entry>({
     {"multi", routed(RedisRoute::kTransaction)},
     {"pfselftest", one()},
     {"ping", local()},
+    {"psubscribe", routed(RedisRoute::kSubscribe)},
     {"psync", unsupported(kPerServer)},
-    {"publish", unsupported(kLater)},
-    {"pubsub", unsupported(kLater)},
+    {"publish", routed(RedisRoute::kPublish)},
+    {"pubsub|channels", all(RespMerge::kConcatArrays)},
+    // Patterns are subscribed on every server: each counts the same ones.
+    {"pubsub|numpat", all(RespMerge::kFirstReply)},
+    {"pubsub|numsub", all(RespMerge::kSumCounts)},
+    {"pubsub|shardchannels", all(RespMerge::kConcatArrays)},
+    {"pubsub|shardnumsub", all(RespMerge::kSumCounts)},
+    {"punsubscribe", routed(RedisRoute::kSubscribe)},
     {"quit", local()},
     {"randomkey", all(RespMerge::kFirstNonNull)},
     {"readonly", unsupported("it is a Redis Cluster command; cachegate pools are not a cluster")},
@@ -133,14 +144,19 @@ constexpr std::array kEntries = std::to_array<Entry>({
     {"shutdown", unsupported(kPerServer)},
     {"slaveof", unsupported(kPerServer)},
     {"slowlog", unsupported(kPerServer)},
-    {"spublish", unsupported(kLater)},
+    {"spublish", routed(RedisRoute::kPublish)},
+    {"ssubscribe", routed(RedisRoute::kSubscribe)},
+    {"subscribe", routed(RedisRoute::kSubscribe)},
+    {"sunsubscribe", routed(RedisRoute::kSubscribe)},
     {"swapdb", unsupported(kOneDb)},
     {"sync", unsupported(kPerServer)},
     {"time", one()},
     {"touch", split(RespMerge::kSumIntegers)},
     {"unlink", split(RespMerge::kSumIntegers)},
+    {"unsubscribe", routed(RedisRoute::kSubscribe)},
     {"unwatch", routed(RedisRoute::kTransaction)},
-    {"wait", unsupported(kLater)},
+    {"wait", unsupported(kWait)},
+    {"waitaof", unsupported(kWait)},
     {"watch", routed(RedisRoute::kTransaction)},
 });
 
@@ -177,9 +193,7 @@ RedisPolicy compute_policy(const CommandInfo& command) {
   if (policy.why.empty() && policy.route == RedisRoute::kUnsupported) {
     // Not listed: decided by the flags.
     if (command.has(CommandFlag::kBlocking)) {
-      policy = unsupported(kLater);
-    } else if (command.has(CommandFlag::kPubsub) || command.in_category(AclCategory::kPubsub)) {
-      policy = unsupported(kLater);
+      policy = routed(RedisRoute::kBlocking);
     } else if (command.key_spec_count > 0 || command.first_key > 0 ||
                command.has(CommandFlag::kMovablekeys)) {
       policy = routed(RedisRoute::kKeyed);
@@ -221,6 +235,8 @@ config::RouteOp redis_route_op(const protocol::redis::CommandInfo& command,
       policy.route == RedisRoute::kOneServer || policy.route == RedisRoute::kScan ||
       command.in_category(AclCategory::kScripting))
     return config::RouteOp::kAdmin;
+  // Publishing is a write for users' permissions, though Redis files it under @pubsub alone.
+  if (policy.route == RedisRoute::kPublish) return config::RouteOp::kWrite;
   if (!command.has(CommandFlag::kWrite)) return config::RouteOp::kRead;
   const std::string_view name = command.name;
   if (name == "del" || name == "unlink" || name == "getdel") return config::RouteOp::kDelete;

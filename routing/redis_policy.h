@@ -22,6 +22,14 @@ enum class RedisRoute : uint8_t {
   // MULTI, EXEC, DISCARD, WATCH, UNWATCH: a transaction, on a connection of the client's own to
   // the one server its keys hash to
   kTransaction,
+  // BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BZPOPMIN/MAX, BLMPOP, BZMPOP, XREAD/XREADGROUP … BLOCK: to
+  // the server of their keys, on a connection of the client's own for as long as they block
+  kBlocking,
+  // SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and their UNSUBSCRIBEs: kept by cachegate per client, and
+  // made on connections of the client's own to the servers the channels hash to (patterns: every
+  // server)
+  kSubscribe,
+  kPublish,      // PUBLISH, SPUBLISH: to the server the channel hashes to
   kUnsupported,  // answered with an error naming the command and `why`
 };
 

@@ -290,6 +290,33 @@ void RespFanout::merge_into(std::string& out) {
       }
       return;
     }
+    case RespMerge::kSumCounts: {
+      // [name, count, name, count, …] alike from every server: the counts summed.
+      if (elements.size() < parts) elements.resize(parts);
+      for (size_t p = 0; p < parts; ++p) {
+        elements[p].clear();
+        if (!elements_of(part_replies_[p], elements[p]) || elements[p].size() != elements[0].size())
+          return bad_reply();
+      }
+      resp::append_array(out, elements[0].size());
+      for (size_t i = 0; i < elements[0].size(); ++i) {
+        if (i % 2 == 0) {
+          out.append(elements[0][i]);
+          continue;
+        }
+        int64_t total = 0;
+        for (size_t p = 0; p < parts; ++p) {
+          int64_t v;
+          if (!integer_of(elements[p][i], v)) {
+            out.clear();
+            return bad_reply();
+          }
+          total += v;
+        }
+        resp::append_integer(out, total);
+      }
+      return;
+    }
     case RespMerge::kFirstNonNull: {
       for (size_t p = 0; p < parts; ++p) {
         size_t pos = 0;

@@ -33,6 +33,7 @@ enum class RespMerge : uint8_t {
   kFirstReply,        // SCRIPT LOAD, FUNCTION LOAD …: every server answers alike; the first wins
   kConcatArrays,      // KEYS
   kAndArrays,         // SCRIPT EXISTS: 1 only where every server has the script
+  kSumCounts,         // PUBSUB NUMSUB: [name, count, …], each name's counts summed
   kFirstNonNull,      // RANDOMKEY
   kInfo,              // INFO: one server's sections, the Keyspace summed, a section of ours first
 };

@@ -52,6 +52,12 @@ const char* route_name(RedisRoute route) {
       return "kScan";
     case RedisRoute::kTransaction:
       return "kTransaction";
+    case RedisRoute::kBlocking:
+      return "kBlocking";
+    case RedisRoute::kSubscribe:
+      return "kSubscribe";
+    case RedisRoute::kPublish:
+      return "kPublish";
     case RedisRoute::kUnsupported:
       return "kUnsupported";
   }
@@ -320,14 +326,27 @@ constexpr std::string_view kLocal[] = {
 // Transactions: on a connection of the client's own (RedisSession).
 constexpr std::string_view kTransactions[] = {"MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"};
 
-// Refused with a reason: blocking and pub/sub (not yet), per-server administration and
-// replication, other databases, Redis Cluster, ACL.
+// Blocking commands: on a connection of the client's own while they block (RedisSession). XREAD
+// and XREADGROUP too: the session forwards them as keyed reads when they carry no BLOCK; the
+// policy only sees the command, which may block.
+constexpr std::string_view kBlocking[] = {
+    "BLPOP",    "BRPOP",    "BLMOVE", "BLMPOP", "BRPOPLPUSH",
+    "BZPOPMIN", "BZPOPMAX", "BZMPOP", "XREAD",  "XREADGROUP",
+};
+
+// Pub/sub: subscriptions kept by the session, publishing to the channel's server, PUBSUB over
+// every server.
+constexpr std::string_view kSubscribes[] = {"SUBSCRIBE",    "UNSUBSCRIBE", "PSUBSCRIBE",
+                                            "PUNSUBSCRIBE", "SSUBSCRIBE",  "SUNSUBSCRIBE"};
+constexpr std::string_view kPublishes[] = {"PUBLISH", "SPUBLISH"};
+
+// Refused with a reason: per-server administration and replication, WAIT (writes travel on
+// shared connections), other databases, Redis Cluster, ACL, client-side caching.
 constexpr std::string_view kRefused[] = {
-    "BLPOP",      "BRPOP",     "BLMOVE",     "BLMPOP",      "BRPOPLPUSH", "BZPOPMIN",
-    "BZPOPMAX",   "BZMPOP",    "SUBSCRIBE",  "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE",
-    "SSUBSCRIBE", "PUBLISH",   "SPUBLISH",   "MONITOR",     "SWAPDB",     "MOVE",
-    "CLUSTER",    "REPLICAOF", "SLAVEOF",    "SHUTDOWN",    "DEBUG",      "ACL",
-    "WAIT",       "XREAD",     "XREADGROUP", "SAVE",        "BGSAVE",     "FAILOVER",
+    "MONITOR",        "SWAPDB",   "MOVE",   "CLUSTER",  "REPLICAOF",
+    "SLAVEOF",        "SHUTDOWN", "DEBUG",  "ACL",      "WAIT",
+    "WAITAOF",        "SAVE",     "BGSAVE", "FAILOVER", "CLIENT TRACKING",
+    "CLIENT CACHING",
 };
 
 void check_route(const Expected& e) {
@@ -367,7 +386,7 @@ TEST_CASE("Every command and subcommand of the table has a policy, and every ref
     CHECK(again.why == p.why);
   }
   // Every route is used by some command of the table.
-  CHECK(routes_seen.size() == 8);
+  CHECK(routes_seen.size() == 11);
 }
 
 TEST_CASE("No command that cachegate supports is refused", "[redis-policy]") {
@@ -456,15 +475,29 @@ TEST_CASE("Blocking, pub/sub, per-server and cluster commands are refused with a
   }
 }
 
-TEST_CASE("XREAD and XREADGROUP are refused by the policy as blocking commands", "[redis-policy]") {
-  // The session itself forwards them as keyed reads when they carry no BLOCK; the policy only
-  // sees the command, which may block.
-  for (std::string_view command : {"XREAD", "XREADGROUP"}) {
-    const RedisPolicy p = policy_of(command);
-    INFO(command);
-    CHECK(p.route == RedisRoute::kUnsupported);
-    CHECK_FALSE(p.why.empty());
-  }
+TEST_CASE("Blocking commands, pub/sub and PUBSUB have routes of their own", "[redis-policy]") {
+  for (std::string_view command : kBlocking)
+    check_route({command, RedisRoute::kBlocking, {}});
+  for (std::string_view command : kSubscribes)
+    check_route({command, RedisRoute::kSubscribe, {}});
+  for (std::string_view command : kPublishes)
+    check_route({command, RedisRoute::kPublish, {}});
+  check_route({"PUBSUB CHANNELS", RedisRoute::kAllServers, RespMerge::kConcatArrays});
+  check_route({"PUBSUB SHARDCHANNELS", RedisRoute::kAllServers, RespMerge::kConcatArrays});
+  check_route({"PUBSUB NUMSUB", RedisRoute::kAllServers, RespMerge::kSumCounts});
+  check_route({"PUBSUB SHARDNUMSUB", RedisRoute::kAllServers, RespMerge::kSumCounts});
+  check_route({"PUBSUB NUMPAT", RedisRoute::kAllServers, RespMerge::kFirstReply});
+  // Publishing is a write for users' permissions; subscribing a read.
+  const auto op = [](std::string_view typed) {
+    const redis::CommandInfo* command = lookup(typed);
+    REQUIRE(command != nullptr);
+    return redis_route_op(*command, redis_policy(*command));
+  };
+  CHECK(op("PUBLISH") == config::RouteOp::kWrite);
+  CHECK(op("SPUBLISH") == config::RouteOp::kWrite);
+  CHECK(op("SUBSCRIBE") == config::RouteOp::kRead);
+  CHECK(op("BLPOP") == config::RouteOp::kWrite);
+  CHECK(op("XREAD") == config::RouteOp::kRead);
 }
 
 TEST_CASE("Administrative and dangerous commands are marked admin, data commands are not",
