@@ -30,14 +30,6 @@ RedisClusterOptions two_shards(std::vector<std::string> pool_keys = {}) {
   return options;
 }
 
-// Clients connected to a server, as it counts them (this probe included).
-int connected_clients(RedisCluster& cluster, size_t server) {
-  const std::string info = cluster.direct(server)->call({"INFO", "clients"});
-  const size_t at = info.find("connected_clients:");
-  REQUIRE(at != std::string::npos);
-  return std::atoi(info.c_str() + at + 18);
-}
-
 std::string direct_get(RedisCluster& cluster, const std::string& key) {
   return cluster.direct(cluster.holder(key))->call({"GET", key});
 }
@@ -151,34 +143,24 @@ TEST_CASE(
   const auto keys = cluster.keys_per_server(1, "gone-");
   const std::string k = keys[0][0];
   REQUIRE(Hiredis(cluster.port()).call({"SET", k, "probe"}) == "status:OK");
-  const int before = connected_clients(cluster, 0);
+  const int before = cluster.connected_clients(0);
   {
     Hiredis c(cluster.port());
     CHECK(c.call({"MULTI"}) == "status:OK");
     CHECK(c.call({"SET", k, "never"}) == "status:QUEUED");
-    CHECK(connected_clients(cluster, 0) == before + 1);
+    CHECK(cluster.connected_clients(0) == before + 1);
   }
   // The dedicated connection closes with the client (the probe connection is the same count).
-  bool released = false;
-  for (int i = 0; i < 100 && !released; ++i) {
-    released = connected_clients(cluster, 0) == before;
-    if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  CHECK(released);
+  CHECK(cluster.await_connected_clients(0, before));
   CHECK(direct_get(cluster, k) == "$5\r\nprobe\r\n");
 
   SECTION("the same while watching") {
     {
       Hiredis c(cluster.port());
       CHECK(c.call({"WATCH", k}) == "status:OK");
-      CHECK(connected_clients(cluster, 0) == before + 1);
+      CHECK(cluster.connected_clients(0) == before + 1);
     }
-    released = false;
-    for (int i = 0; i < 100 && !released; ++i) {
-      released = connected_clients(cluster, 0) == before;
-      if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    CHECK(released);
+    CHECK(cluster.await_connected_clients(0, before));
   }
 }
 
@@ -198,11 +180,11 @@ TEST_CASE("Dedicated connections are bounded per server and reused once a transa
   CHECK(second.call({"EXEC"}) == "err:EXECABORT Transaction discarded because of previous errors.");
   CHECK(first.call({"EXEC"}) == "[int:1]");
   // Handed back clean: the next transaction takes the same connection.
-  const int open = connected_clients(cluster, 0);
+  const int open = cluster.connected_clients(0);
   CHECK(second.call({"MULTI"}) == "status:OK");
   CHECK(second.call({"INCR", k}) == "status:QUEUED");
   CHECK(second.call({"EXEC"}) == "[int:2]");
-  CHECK(connected_clients(cluster, 0) == open);
+  CHECK(cluster.connected_clients(0) == open);
 }
 
 TEST_CASE("redis-cli: a transaction typed at the prompt, and a user's namespace inside it",

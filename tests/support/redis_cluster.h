@@ -7,6 +7,7 @@
 // Where a key lives is always learnt from the servers themselves (a direct EXISTS), never
 // computed: the tests check cachegate's placement, so they must not share its code.
 
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <memory>
@@ -68,11 +69,9 @@ class RedisServer {
 
  private:
   void start() {
-    std::vector<std::string> argv = {"redis-server", "--port",       std::to_string(port_),
-                                     "--bind",       "127.0.0.1",    "--save",
-                                     "",             "--appendonly", "no",
-                                     "--daemonize",  "no",           "--dir",
-                                     dir_.path()};
+    std::vector<std::string> argv = {
+        "redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save",   "",
+        "--appendonly", "no",     "--daemonize",         "no",     "--dir",     dir_.path()};
     argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
     process_ = ChildProcess(argv, dir_.path() + "/redis.log");
   }
@@ -215,6 +214,22 @@ class RedisCluster {
       if (done) return grouped;
     }
     throw std::runtime_error("a server got too few keys");
+  }
+
+  // Clients connected to server `i`, as it counts them (the probe connection included).
+  int connected_clients(size_t i) {
+    const std::string info = direct(i)->call({"INFO", "clients"});
+    const size_t at = info.find("connected_clients:");
+    if (at == std::string::npos) throw std::runtime_error("INFO clients failed: " + info);
+    return std::atoi(info.c_str() + at + 18);
+  }
+  // Waits up to 2 s for server `i` to count `clients` connected clients; whether it did.
+  bool await_connected_clients(size_t i, int clients) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      if (connected_clients(i) == clients) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
   }
 
   // The sum of every server's DBSIZE, asked directly.

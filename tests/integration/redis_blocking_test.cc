@@ -1,0 +1,285 @@
+// Redis blocking commands through cachegate: each one waits on the server of its keys, on a
+// connection of the client's own, for as long as the client asked; a client that leaves mid-block
+// lets that connection go at once; the connections are bounded. hiredis, redis-cli and raw RESP
+// against real redis-servers; outcomes are checked on the servers themselves.
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/hiredis_client.h"
+#include "tests/support/logins.h"
+#include "tests/support/process.h"
+#include "tests/support/redis_cluster.h"
+
+namespace cachegate {
+namespace {
+
+using testing::Hiredis;
+using testing::RedisCluster;
+using testing::RedisClusterOptions;
+using testing::resp_bulk;
+using Clock = std::chrono::steady_clock;
+
+RedisClusterOptions two_shards(std::vector<std::string> pool_keys = {}, int timeout_ms = 1000) {
+  RedisClusterOptions options;
+  options.servers = 2;
+  options.workers = 1;
+  options.timeout_ms = timeout_ms;
+  options.pool_keys = std::move(pool_keys);
+  return options;
+}
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Until the servers count `blocked` clients blocked between them (so that a push made now wakes
+// a client rather than comes before it).
+bool await_blocked(RedisCluster& cluster, int blocked) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    int total = 0;
+    for (size_t s = 0; s < cluster.size(); ++s) {
+      const std::string info = cluster.direct(s)->call({"INFO", "clients"});
+      const size_t at = info.find("blocked_clients:");
+      if (at != std::string::npos) total += std::atoi(info.c_str() + at + 16);
+    }
+    if (total == blocked) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+TEST_CASE("hiredis: BLPOP waits on its key's server and a push from another client wakes it",
+          "[redis][blocking]") {
+  RedisCluster cluster(two_shards());
+  const auto keys = cluster.keys_per_server(1, "bl-");
+  for (size_t s = 0; s < 2; ++s) {
+    const std::string k = keys[s][0];
+    INFO("key " << k << " on server " << s);
+    Hiredis waiter(cluster.port()), pusher(cluster.port());
+    waiter.append({"BLPOP", k, "5"});
+    waiter.append({"GET", k});  // pipelined behind the block: answered after it
+    REQUIRE(redisBufferWrite(waiter.context(), nullptr) == REDIS_OK);
+    REQUIRE(await_blocked(cluster, 1));
+    // Other clients, and the shared connections, are not held up meanwhile.
+    CHECK(pusher.call({"SET", keys[1 - s][0] + "-other", "v"}) == "status:OK");
+    CHECK(pusher.call({"PING"}) == "status:PONG");
+    CHECK(pusher.call({"RPUSH", k, "x", "y"}) == "int:2");
+    CHECK(testing::describe(waiter.get_reply().get()) == "[str:" + k + ", str:x]");
+    CHECK(testing::describe(waiter.get_reply().get()) ==
+          "err:WRONGTYPE Operation against a key holding the wrong kind of value");
+    CHECK(cluster.direct(s)->call({"LRANGE", k, "0", "-1"}) == "*1\r\n" + resp_bulk("y"));
+    CHECK(await_blocked(cluster, 0));
+  }
+}
+
+TEST_CASE("The client's own timeout is honoured, beyond the pool's request timeout",
+          "[redis][blocking]") {
+  // The pool answers other requests within 200 ms; a BLPOP asks for longer.
+  RedisCluster cluster(two_shards({}, 200));
+  Hiredis c(cluster.port());
+  auto start = Clock::now();
+  CHECK(c.call({"BLPOP", "never", "0.8"}) == "nil");
+  const double waited = seconds_since(start);
+  CHECK(waited >= 0.75);
+  CHECK(waited < 4.0);
+
+  // 0 blocks for ever: well past the pool's timeout, a push still wakes it.
+  Hiredis pusher(cluster.port());
+  c.append({"BRPOP", "later", "0"});
+  REQUIRE(redisBufferWrite(c.context(), nullptr) == REDIS_OK);
+  REQUIRE(await_blocked(cluster, 1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  CHECK(pusher.call({"LPUSH", "later", "v"}) == "int:1");
+  CHECK(testing::describe(c.get_reply().get()) == "[str:later, str:v]");
+
+  // XREAD's BLOCK is in milliseconds.
+  start = Clock::now();
+  CHECK(c.call({"XREAD", "BLOCK", "500", "STREAMS", "stream", "$"}) == "nil");
+  CHECK(seconds_since(start) >= 0.45);
+  // A timeout the server refuses is its error, at once.
+  CHECK(c.call({"BLPOP", "k", "-1"}) == "err:ERR timeout is negative");
+  CHECK(c.call({"BLPOP", "k", "soon"}) == "err:ERR timeout is not a float or out of range");
+}
+
+TEST_CASE("hiredis: every blocking command is woken on its keys' server", "[redis][blocking]") {
+  RedisCluster cluster(two_shards());
+  Hiredis c(cluster.port()), other(cluster.port());
+  // Keys of one command share a hash tag, so they are on one server.
+  struct Case {
+    std::vector<std::string> command;
+    std::vector<std::string> wake;
+    std::string reply;
+  };
+  const std::vector<Case> cases = {
+      {{"BRPOP", "{a}l1", "{a}l2", "5"}, {"RPUSH", "{a}l2", "x"}, "[str:{a}l2, str:x]"},
+      {{"BLMOVE", "{b}src", "{b}dst", "LEFT", "RIGHT", "5"}, {"RPUSH", "{b}src", "m"}, "str:m"},
+      {{"BRPOPLPUSH", "{c}src", "{c}dst", "5"}, {"RPUSH", "{c}src", "n"}, "str:n"},
+      {{"BZPOPMIN", "{d}z", "5"}, {"ZADD", "{d}z", "1", "one"}, "[str:{d}z, str:one, str:1]"},
+      {{"BZPOPMAX", "{e}z", "5"}, {"ZADD", "{e}z", "2", "two"}, "[str:{e}z, str:two, str:2]"},
+      {{"BLMPOP", "5", "2", "{f}a", "{f}b", "LEFT"}, {"RPUSH", "{f}b", "p"}, "[str:{f}b, [str:p]]"},
+      {{"BZMPOP", "5", "1", "{g}z", "MIN"},
+       {"ZADD", "{g}z", "3", "three"},
+       "[str:{g}z, [[str:three, str:3]]]"},
+      {{"XREAD", "BLOCK", "5000", "STREAMS", "{h}s", "$"},
+       {"XADD", "{h}s", "1-1", "f", "v"},
+       "[[str:{h}s, [[str:1-1, [str:f, str:v]]]]]"},
+  };
+  for (const auto& k : cases) {
+    INFO(k.command[0]);
+    c.append(k.command);
+    REQUIRE(redisBufferWrite(c.context(), nullptr) == REDIS_OK);
+    REQUIRE(await_blocked(cluster, 1));
+    other.call(k.wake);
+    CHECK(testing::describe(c.get_reply().get()) == k.reply);
+  }
+  // XREADGROUP … BLOCK, with its group made first.
+  CHECK(other.call({"XGROUP", "CREATE", "{i}s", "g", "$", "MKSTREAM"}) == "status:OK");
+  c.append({"XREADGROUP", "GROUP", "g", "c1", "BLOCK", "5000", "STREAMS", "{i}s", ">"});
+  REQUIRE(redisBufferWrite(c.context(), nullptr) == REDIS_OK);
+  REQUIRE(await_blocked(cluster, 1));
+  CHECK(other.call({"XADD", "{i}s", "2-1", "k", "v"}) == "str:2-1");
+  CHECK(testing::describe(c.get_reply().get()) == "[[str:{i}s, [[str:2-1, [str:k, str:v]]]]]");
+  // Without BLOCK, XREAD is an ordinary read.
+  CHECK(c.call({"XREAD", "STREAMS", "{h}s", "0"}) == "[[str:{h}s, [[str:1-1, [str:f, str:v]]]]]");
+}
+
+TEST_CASE("Keys of a blocking command on two servers get CROSSSLOT", "[redis][blocking]") {
+  RedisCluster cluster(two_shards());
+  const auto keys = cluster.keys_per_server(1, "cross-");
+  Hiredis c(cluster.port());
+  CHECK(c.call({"BLPOP", keys[0][0], keys[1][0], "1"}) ==
+        "err:CROSSSLOT Keys in request don't hash to the same slot");
+  CHECK(c.call({"PING"}) == "status:PONG");
+}
+
+TEST_CASE("Pipelined writes before a blocking command reach the server before it",
+          "[redis][blocking]") {
+  // The blocking command goes on another server connection than the writes before it: it must
+  // not overtake them, or it would block on a list they were about to fill.
+  RedisCluster cluster(two_shards());
+  Hiredis c(cluster.port());
+  std::vector<std::string> want;
+  for (int i = 0; i < 200; ++i) {
+    const std::string k = "pipe:" + std::to_string(i);
+    c.append({"RPUSH", k, "v" + std::to_string(i)});
+    want.push_back("int:1");
+    c.append({"BLPOP", k, "0"});
+    want.push_back("[str:" + k + ", str:v" + std::to_string(i) + "]");
+    c.append({"EXISTS", k});
+    want.push_back("int:0");
+  }
+  for (size_t i = 0; i < want.size(); ++i) {
+    INFO("reply " << i);
+    auto reply = c.get_reply();
+    REQUIRE(reply);
+    CHECK(testing::describe(reply.get()) == want[i]);
+  }
+}
+
+TEST_CASE(
+    "A client that disconnects mid-block lets its server connection go at once, and pops nothing",
+    "[redis][blocking]") {
+  RedisCluster cluster(two_shards());
+  const auto keys = cluster.keys_per_server(1, "gone-");
+  const std::string k = keys[0][0];
+  const int before = cluster.connected_clients(0);
+  {
+    Hiredis c(cluster.port());
+    c.append({"BLPOP", k, "0"});
+    REQUIRE(redisBufferWrite(c.context(), nullptr) == REDIS_OK);
+    REQUIRE(await_blocked(cluster, 1));
+    CHECK(cluster.connected_clients(0) == before + 1);
+  }
+  // Unblocked and gone on the server: a push afterwards stays in the list.
+  CHECK(cluster.await_connected_clients(0, before));
+  CHECK(await_blocked(cluster, 0));
+  Hiredis pusher(cluster.port());
+  CHECK(pusher.call({"RPUSH", k, "kept"}) == "int:1");
+  CHECK(cluster.direct(0)->call({"LLEN", k}) == ":1\r\n");
+
+  SECTION("redis-cli stopped while it blocks") {
+    testing::ChildProcess cli(
+        {"redis-cli", "-p", std::to_string(cluster.port()), "BLPOP", keys[1][0], "0"});
+    REQUIRE(await_blocked(cluster, 1));
+    const int open = cluster.connected_clients(1);
+    cli.signal(SIGKILL);
+    cli.wait_exit(std::chrono::milliseconds(2000));
+    CHECK(await_blocked(cluster, 0));
+    CHECK(cluster.await_connected_clients(1, open - 1));
+    CHECK(pusher.call({"RPUSH", keys[1][0], "kept"}) == "int:1");
+    CHECK(cluster.direct(1)->call({"LLEN", keys[1][0]}) == ":1\r\n");
+  }
+}
+
+TEST_CASE("Blocking connections are bounded per server, reused, and counted", "[redis][blocking]") {
+  RedisCluster cluster(two_shards({"dedicated_connections: 1"}));
+  const auto keys = cluster.keys_per_server(2, "bound-");
+  Hiredis first(cluster.port()), second(cluster.port()), pusher(cluster.port());
+  first.append({"BLPOP", keys[0][0], "5"});
+  REQUIRE(redisBufferWrite(first.context(), nullptr) == REDIS_OK);
+  REQUIRE(await_blocked(cluster, 1));
+  const std::string refused = second.call({"BLPOP", keys[0][1], "5"});
+  CHECK(refused.rfind("err:ERR cachegate: no connection free for a blocking command on server '",
+                      0) == 0);
+  CHECK(refused.find("(pools.red.dedicated_connections)") != std::string::npos);
+  // The other server has a bound of its own.
+  CHECK(second.call({"BLPOP", keys[1][0], "0.05"}) == "nil");
+  CHECK(pusher.call({"RPUSH", keys[0][0], "x"}) == "int:1");
+  CHECK(testing::describe(first.get_reply().get()) == "[str:" + keys[0][0] + ", str:x]");
+  // Handed back clean: the next blocking command takes the same connection.
+  const int open = cluster.connected_clients(0);
+  CHECK(second.call({"BLPOP", keys[0][1], "0.05"}) == "nil");
+  CHECK(cluster.connected_clients(0) == open);
+}
+
+TEST_CASE("Inside MULTI a blocking command does not block, as in Redis", "[redis][blocking]") {
+  RedisCluster cluster(two_shards());
+  Hiredis c(cluster.port());
+  CHECK(c.call({"MULTI"}) == "status:OK");
+  CHECK(c.call({"BLPOP", "{t}empty", "0"}) == "status:QUEUED");
+  CHECK(c.call({"RPUSH", "{t}full", "x"}) == "status:QUEUED");
+  CHECK(c.call({"BLPOP", "{t}full", "0"}) == "status:QUEUED");
+  CHECK(c.call({"EXEC"}) == "[nil, int:1, [str:{t}full, str:x]]");
+}
+
+TEST_CASE("redis-cli: a user's namespace on blocking commands, and the keys their replies name",
+          "[redis][blocking][namespace]") {
+  testing::RedisServer server;
+  const std::string hash = testing::cheap_password_hash("pw");
+  testing::CachegateServer proxy(
+      "workers: 1\n"
+      "listeners:\n"
+      "  - {name: r, listen: \"127.0.0.1:{port}\", pool: red, auth: required}\n"
+      "users:\n"
+      "  - {name: t, password_hash: \"" +
+      hash +
+      "\", namespace: \"t:\"}\n"
+      "pools:\n"
+      "  red: {protocol: redis, servers: [\"127.0.0.1:" +
+      std::to_string(server.port()) + ":1 r0\"]}\n");
+  REQUIRE(server.client()->call({"RPUSH", "t:list", "a"}) == ":1\r\n");
+  REQUIRE(server.client()->call({"ZADD", "t:z", "1", "m"}) == ":1\r\n");
+  REQUIRE(server.client()->call({"RPUSH", "list", "not-theirs"}) == ":1\r\n");
+  auto cli = [&](const std::string& command) {
+    std::string out;
+    const int rc =
+        testing::run_command({"sh", "-c",
+                              "redis-cli -h 127.0.0.1 -p " + std::to_string(proxy.port()) +
+                                  " --user t --pass pw --no-auth-warning " + command},
+                             &out);
+    CHECK(rc == 0);
+    return out;
+  };
+  CHECK(cli("BLPOP list 1") == "list\na\n");
+  CHECK(cli("BZPOPMIN z 1") == "z\nm\n1\n");
+  CHECK(cli("BLMPOP 1 1 list LEFT") == "\n");  // empty now: nil after the timeout
+  // The unprefixed list was never reached.
+  CHECK(server.client()->call({"LLEN", "list"}) == ":1\r\n");
+}
+
+}  // namespace
+}  // namespace cachegate
