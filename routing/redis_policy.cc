@@ -156,7 +156,6 @@ constexpr std::array kEntries = std::to_array<Entry>({
     {"unsubscribe", routed(RedisRoute::kSubscribe)},
     {"unwatch", routed(RedisRoute::kTransaction)},
     {"wait", unsupported(kWait)},
-    {"waitaof", unsupported(kWait)},
     {"watch", routed(RedisRoute::kTransaction)},
 });
 

@@ -252,7 +252,7 @@ TEST_CASE("hiredis and redis-cli subscribe and receive through cachegate",
   CHECK(seen == "subscribe\ncli-channel\n1\nmessage\ncli-channel\nto both\n");
 }
 
-TEST_CASE("A subscriber that leaves lets its server connections go; a lost server closes it",
+TEST_CASE("A subscriber that leaves lets its server connections go, and a lost server closes it",
           "[redis][pubsub]") {
   RedisCluster cluster(two_shards());
   const auto keys = cluster.keys_per_server(1, "leave-");

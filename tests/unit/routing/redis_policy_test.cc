@@ -343,9 +343,8 @@ constexpr std::string_view kPublishes[] = {"PUBLISH", "SPUBLISH"};
 // Refused with a reason: per-server administration and replication, WAIT (writes travel on
 // shared connections), other databases, Redis Cluster, ACL, client-side caching.
 constexpr std::string_view kRefused[] = {
-    "MONITOR",        "SWAPDB",   "MOVE",   "CLUSTER",  "REPLICAOF",
-    "SLAVEOF",        "SHUTDOWN", "DEBUG",  "ACL",      "WAIT",
-    "WAITAOF",        "SAVE",     "BGSAVE", "FAILOVER", "CLIENT TRACKING",
+    "MONITOR",        "SWAPDB", "MOVE", "CLUSTER", "REPLICAOF", "SLAVEOF",  "SHUTDOWN",
+    "DEBUG",          "ACL",    "WAIT", "SAVE",    "BGSAVE",    "FAILOVER", "CLIENT TRACKING",
     "CLIENT CACHING",
 };
 
@@ -453,7 +452,7 @@ TEST_CASE("Transaction commands take the transaction route", "[redis-policy]") {
     check_route({command, RedisRoute::kTransaction, RespMerge::kAllOk});
 }
 
-TEST_CASE("Blocking, pub/sub, per-server and cluster commands are refused with a reason",
+TEST_CASE("Per-server, WAIT, cluster and client-caching commands are refused with a reason",
           "[redis-policy]") {
   for (std::string_view command : kRefused) {
     const RedisPolicy p = policy_of(command);
