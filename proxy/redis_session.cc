@@ -271,8 +271,6 @@ bool RedisSession::apply_namespace(const redis::CommandInfo& command, const Redi
     why = "it reaches the servers beyond the namespace";
   } else if (command.in_category(redis::AclCategory::kScripting)) {
     why = "a script can reach keys outside the namespace";
-  } else if (policy.route == RedisRoute::kSubscribe || policy.route == RedisRoute::kPublish) {
-    why = "channels are not confined to namespaces";
   } else if (keys_route && key_index_.empty()) {
     why = "its keys cannot be found in the request";
   }
@@ -1303,20 +1301,22 @@ void RedisSession::route_subscribe(const redis::CommandInfo& command) {
     }
     resp::append_integer(scratch_, static_cast<int64_t>(subscription_count(kind)));
   };
-  // Where each channel lives: the server it hashes to; a pattern, every server.
+  // Where each channel lives: the server its name on the servers (in the user's namespace)
+  // hashes to; a pattern, every server.
   auto servers_of = [&](std::string_view channel) {
     servers_.clear();
     if (kind == Subscription::kPattern) {
       for (uint32_t s = 0; s < pool.size(); ++s)
         servers_.push_back(s);
     } else {
-      servers_.push_back(pool.server_for(channel));
+      servers_.push_back(pool.server_for(server_channel(kind, channel)));
     }
   };
   std::string request;
   auto tell_servers = [&](std::string_view verb, std::string_view channel) {
     request.clear();
-    const std::string_view parts[2] = {verb, channel};
+    const std::string name = server_channel(kind, channel);
+    const std::string_view parts[2] = {verb, name};
     resp::append_command(request, parts, 2);
     for (uint32_t server : servers_)
       if (Subscriber* s = subscriber(server)) s->connection->send_unanswered(request);
@@ -1374,9 +1374,30 @@ void RedisSession::route_subscribe(const redis::CommandInfo& command) {
   reply_local(scratch_);
 }
 
+std::string RedisSession::server_channel(Subscription kind, std::string_view name) const {
+  const std::string_view ns = key_namespace();
+  std::string out;
+  if (ns.empty()) {
+    out.assign(name);
+  } else if (kind == Subscription::kPattern) {
+    protocol::append_glob_escaped(ns, out);
+    out.append(name);
+  } else {
+    out.append(ns);
+    out.append(name);
+  }
+  return out;
+}
+
 void RedisSession::route_publish() {
   // PUBLISH/SPUBLISH channel message: to the server the channel hashes to, where its
-  // subscribers are.
+  // subscribers are; in the user's namespace, if any.
+  if (!key_namespace().empty()) {
+    ns_bytes_ = server_channel(Subscription::kChannel, args_[1]);
+    ns_args_.assign(args_, args_ + argc_);
+    ns_args_[1] = ns_bytes_;
+    use_rewritten_args();
+  }
   routing::Pool& pool = pubsub_pool();
   const uint32_t server = pool.server_for(args_[1]);
   if (server == routing::Distribution::kNoServer) return reply_error(failure_reply_text());
@@ -1403,11 +1424,33 @@ void RedisSession::on_push(std::string_view frame, bool error) {
   } else {
     return;
   }
-  // One already unsubscribed from (its UNSUBSCRIBE crossed the message) is not delivered.
-  if (subscribed->find(std::string(name.payload)) == subscribed->end()) return;
-  if (protocol_ < 3) return reply_local(frame);
-  scratch_.assign(frame);
-  scratch_[0] = '>';
+  const std::string_view ns = key_namespace();
+  if (ns.empty()) {
+    // One already unsubscribed from (its UNSUBSCRIBE crossed the message) is not delivered.
+    if (subscribed->find(std::string(name.payload)) == subscribed->end()) return;
+    if (protocol_ < 3) return reply_local(frame);
+    scratch_.assign(frame);
+    scratch_[0] = '>';
+    return reply_local(scratch_);
+  }
+  // A user with a namespace: the channel (and pattern) names without it.
+  std::string escaped;
+  protocol::append_glob_escaped(ns, escaped);
+  const std::string_view prefix = kind == "pmessage" ? std::string_view(escaped) : ns;
+  if (!name.payload.starts_with(prefix)) return;
+  const std::string_view own = name.payload.substr(prefix.size());
+  if (subscribed->find(std::string(own)) == subscribed->end()) return;
+  scratch_.clear();
+  scratch_ += protocol_ >= 3 ? '>' : '*';
+  scratch_ += std::to_string(top.count) + "\r\n";
+  resp::append_bulk(scratch_, kind);
+  resp::append_bulk(scratch_, own);
+  if (kind == "pmessage") {
+    resp::Value channel;
+    if (!resp::read_value(top.raw, pos, channel) || !channel.payload.starts_with(ns)) return;
+    resp::append_bulk(scratch_, channel.payload.substr(ns.size()));
+  }
+  scratch_.append(top.raw.substr(pos));  // the message, as it is
   reply_local(scratch_);
 }
 

@@ -101,6 +101,8 @@ class RedisSession final : public ClientSession {
   enum class Subscription : uint8_t { kChannel, kPattern, kShardChannel };
   void route_subscribe(const protocol::redis::CommandInfo& command);
   void route_publish();
+  // A channel or pattern as the servers know it: in the user's namespace, if any.
+  std::string server_channel(Subscription kind, std::string_view name) const;
   // The pool channels hash over: the listener's, or on a routed listener the pool reads of an
   // empty key go to (publishers and subscribers must agree on it, whatever their operation).
   routing::Pool& pubsub_pool();
