@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <optional>
 
 #include "cachegate/version.h"
 #include "protocol/ascii.h"
@@ -200,6 +202,8 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
       return route_subscribe(command);
     case RedisRoute::kPublish:
       return route_publish();
+    case RedisRoute::kWait:
+      return route_wait();
     case RedisRoute::kTransaction:
       return route_transaction(command);
     case RedisRoute::kLocal:
@@ -1063,6 +1067,7 @@ void RedisSession::on_close() {
   transaction_ = Transaction::kNone;
   unpin(false);
   end_blocking(false);
+  abandon_wait();
   unsubscribe_all();
 }
 
@@ -1165,6 +1170,140 @@ void RedisSession::end_blocking(bool clean) {
   auto server = std::move(blocked_server_);
   hold_input(false);
   server->release_dedicated(std::move(connection), blocked_resp3_, clean);
+}
+
+// --- WAIT --------------------------------------------------------------------------------------
+
+// WAIT counts the replicas that acknowledged the connection's own writes, and a client's writes
+// reach the servers on connections shared with other clients. So each server of the pool gets,
+// on a connection of the client's own, a PUBLISH first (Redis replicates every PUBLISH: its
+// offset covers everything the server ran before, the client's writes included), then the WAIT,
+// which counts the replicas that have that offset. The client gets the smallest count.
+class RedisSession::WaitCall final : public routing::ReplyHandler {
+ public:
+  struct Part {
+    std::shared_ptr<backends::Server> server;
+    routing::Ref<backends::ServerConnection> connection;
+    bool failed = false;
+  };
+  WaitCall(RedisSession& session, uint32_t cookie, std::vector<Part> parts)
+      : session_(&session), cookie_(cookie), parts_(std::move(parts)) {}
+
+  void start(std::string_view wait_request, std::chrono::milliseconds timeout) {
+    static constexpr std::string_view kPublish =
+        "*3\r\n$7\r\nPUBLISH\r\n$14\r\ncachegate:wait\r\n$0\r\n\r\n";
+    routing::Ref<WaitCall> self(this);
+    for (uint32_t i = 0; i < parts_.size(); ++i) {
+      // Failing at once can end the call (and drop the parts) before the loop does.
+      if (!parts_[i].connection) break;
+      auto connection = parts_[i].connection;
+      connection->send(&kPublish, 1, protocol::ReplyShape::kResp2, *this, 2 * i,
+                       std::chrono::milliseconds(0));
+      if (!parts_[i].connection) break;
+      connection->send(&wait_request, 1, protocol::ReplyShape::kResp2, *this, 2 * i + 1, timeout);
+    }
+  }
+  // The client left: every connection is closed, and nothing is delivered.
+  void abandon() {
+    session_ = nullptr;
+    let_go(false);
+  }
+
+  void on_reply(uint32_t cookie, std::string_view reply, bool error) override {
+    if (error && error_.empty()) error_.assign(reply);
+    if (cookie % 2 == 0) return;  // the PUBLISH
+    int64_t replicas = 0;
+    if (!error && reply.size() > 3 && reply[0] == ':' &&
+        parse_int(reply.substr(1, reply.size() - 3), replicas))
+      fewest_ = std::min(fewest_, replicas);
+    answered();
+  }
+  void on_failure(uint32_t cookie, routing::Failure failure) override {
+    if (!failure_) failure_ = failure;
+    if (cookie / 2 < parts_.size()) parts_[cookie / 2].failed = true;
+    if (cookie % 2 == 1) answered();
+  }
+
+ private:
+  void answered() {
+    if (++answers_ != parts_.size() || session_ == nullptr) return;
+    routing::Ref<RedisSession> session(session_);
+    session_ = nullptr;
+    let_go(true);
+    session->end_wait();
+    if (failure_) return session->on_failure(cookie_, *failure_);
+    if (!error_.empty()) return session->on_reply(cookie_, error_, true);
+    session->on_reply(cookie_, ":" + std::to_string(fewest_) + "\r\n", false);
+  }
+  void let_go(bool clean) {
+    for (auto& part : parts_) {
+      if (!part.connection) continue;
+      auto connection = std::move(part.connection);
+      part.connection = nullptr;
+      part.server->release_dedicated(std::move(connection), false, clean && !part.failed);
+    }
+  }
+
+  RedisSession* session_;
+  const uint32_t cookie_;
+  std::vector<Part> parts_;
+  size_t answers_ = 0;
+  int64_t fewest_ = std::numeric_limits<int64_t>::max();
+  std::string error_;
+  std::optional<routing::Failure> failure_;
+};
+
+void RedisSession::route_wait() {
+  // WAIT numreplicas timeout, checked as Redis does.
+  int64_t replicas = 0, milliseconds = 0;
+  if (!parse_int(args_[1], replicas))
+    return reply_error("ERR value is not an integer or out of range");
+  if (!parse_int(args_[2], milliseconds))
+    return reply_error("ERR timeout is not an integer or out of range");
+  if (milliseconds < 0) return reply_error("ERR timeout is negative");
+  if (wait_for_answers()) return;
+  routing::Pool& pool = *route_of("", config::RouteOp::kWrite).pool;
+  std::vector<WaitCall::Part> parts;
+  for (uint32_t s = 0; s < pool.size(); ++s) {
+    if (!pool.server(s).available()) {
+      for (auto& part : parts)
+        part.server->release_dedicated(std::move(part.connection), false, true);
+      return reply_local(failure_reply(routing::Failure::kUnavailable));
+    }
+    auto backend = backend_server(pool, s);
+    auto connection = backend ? backend->acquire_dedicated(false) : nullptr;
+    if (!connection) {
+      for (auto& part : parts)
+        part.server->release_dedicated(std::move(part.connection), false, true);
+      return reply_error("ERR cachegate: no connection free for WAIT on server '" +
+                         std::string(pool.server(s).name()) + "' (pools." + pool.config().name +
+                         ".dedicated_connections)");
+    }
+    parts.push_back(WaitCall::Part{std::move(backend), std::move(connection)});
+  }
+  const auto timeout =
+      milliseconds == 0
+          ? kForever
+          : std::min<std::chrono::milliseconds>(
+                std::chrono::milliseconds(milliseconds) + pool.config().timeout, kForever);
+  const uint32_t cookie = open_slot();
+  count_in_flight();
+  hold_input(true);
+  wait_ = new WaitCall(*this, cookie, std::move(parts));
+  routing::Ref<WaitCall> call = wait_;
+  call->start(request_bytes_, timeout);
+}
+
+void RedisSession::end_wait() {
+  wait_ = nullptr;
+  hold_input(false);
+}
+
+void RedisSession::abandon_wait() {
+  if (!wait_) return;
+  routing::Ref<WaitCall> call = std::move(wait_);
+  wait_ = nullptr;
+  call->abandon();
 }
 
 // --- pub/sub -----------------------------------------------------------------------------------

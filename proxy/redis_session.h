@@ -92,6 +92,11 @@ class RedisSession final : public ClientSession {
   // requests are dispatched again.
   void end_blocking(bool clean);
   class BlockingCall;
+  // WAIT: see WaitCall in redis_session.cc.
+  void route_wait();
+  void end_wait();
+  void abandon_wait();  // the client left
+  class WaitCall;
 
   // Pub/sub. Subscriptions are kept here per client; each channel is subscribed on the server it
   // hashes to in the pub/sub pool (patterns on every server), over one connection of the
@@ -122,7 +127,8 @@ class RedisSession final : public ClientSession {
 
   void on_close() override;
   bool holds_server_state() const override {
-    return pinned_ || transaction_ != Transaction::kNone || blocked_ || !subscribers_.empty();
+    return pinned_ || transaction_ != Transaction::kNone || blocked_ || wait_ ||
+           !subscribers_.empty();
   }
   void answer_local(const protocol::redis::CommandInfo& command);
   void answer_hello();
@@ -187,6 +193,7 @@ class RedisSession final : public ClientSession {
   std::shared_ptr<backends::Server> blocked_server_;
   routing::Ref<backends::ServerConnection> blocked_;
   bool blocked_resp3_ = false;
+  routing::Ref<WaitCall> wait_;  // the WAIT in flight
 
   std::set<std::string> subscribed_[3];  // by Subscription
   struct Subscriber {

@@ -37,10 +37,6 @@ constexpr RedisPolicy unsupported(std::string_view why) {
 constexpr std::string_view kTracking =
     "client-side caching needs invalidation messages for keys spread over a pool's servers, "
     "which cachegate does not relay";
-constexpr std::string_view kWait =
-    "it counts the replicas that have this connection's writes, and through cachegate writes "
-    "travel on server connections shared by many clients; the count would say nothing about "
-    "yours";
 constexpr std::string_view kPerServer =
     "it acts on one server's process or replication, not on the data of a pool; send it to the "
     "servers directly";
@@ -155,7 +151,7 @@ constexpr std::array kEntries = std::to_array<Entry>({
     {"unlink", split(RespMerge::kSumIntegers)},
     {"unsubscribe", routed(RedisRoute::kSubscribe)},
     {"unwatch", routed(RedisRoute::kTransaction)},
-    {"wait", unsupported(kWait)},
+    {"wait", routed(RedisRoute::kWait)},
     {"watch", routed(RedisRoute::kTransaction)},
 });
 

@@ -29,7 +29,10 @@ enum class RedisRoute : uint8_t {
   // made on connections of the client's own to the servers the channels hash to (patterns: every
   // server)
   kSubscribe,
-  kPublish,      // PUBLISH, SPUBLISH: to the server the channel hashes to
+  kPublish,  // PUBLISH, SPUBLISH: to the server the channel hashes to
+  // WAIT: on a connection of the client's own to every server of the pool, after a replicated
+  // no-op, so that each counts the replicas that have everything it had; the smallest count wins
+  kWait,
   kUnsupported,  // answered with an error naming the command and `why`
 };
 

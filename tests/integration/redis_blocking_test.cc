@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <csignal>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -279,6 +281,95 @@ TEST_CASE("redis-cli: a user's namespace on blocking commands, and the keys thei
   CHECK(cli("BLMPOP 1 1 list LEFT") == "\n");  // empty now: nil after the timeout
   // The unprefixed list was never reached.
   CHECK(server.client()->call({"LLEN", "list"}) == ":1\r\n");
+}
+
+// Stops (or resumes) a process and waits until the kernel says so.
+void set_stopped(testing::ChildProcess& process, bool stopped) {
+  process.signal(stopped ? SIGSTOP : SIGCONT);
+  const std::string path = "/proc/" + std::to_string(process.pid()) + "/stat";
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    std::ifstream in(path);
+    std::string stat;
+    std::getline(in, stat);
+    const size_t close = stat.rfind(')');
+    if (close != std::string::npos && close + 2 < stat.size() &&
+        (stat[close + 2] == 'T') == stopped)
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  FAIL("process state did not change");
+}
+
+TEST_CASE("WAIT counts the replicas that have the client's writes, on every server of the pool",
+          "[redis][blocking][wait]") {
+  testing::RedisServer primary, alone;
+  testing::RedisServer replica({"--replicaof", "127.0.0.1", std::to_string(primary.port())});
+  auto on_primary = primary.client();
+  bool linked = false;
+  for (int attempt = 0; attempt < 250 && !linked; ++attempt) {
+    linked =
+        on_primary->call({"INFO", "replication"}).find("connected_slaves:1") != std::string::npos &&
+        replica.client()->call({"INFO", "replication"}).find("master_link_status:up") !=
+            std::string::npos;
+    if (!linked) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(linked);
+  testing::CachegateServer proxy(
+      "workers: 1\n"
+      "listeners:\n"
+      "  - {name: one, listen: \"127.0.0.1:{port}\", pool: replicated}\n"
+      "  - {name: two, listen: \"127.0.0.1:{port1}\", pool: mixed}\n"
+      "pools:\n"
+      "  replicated: {protocol: redis, servers: [\"127.0.0.1:" +
+      std::to_string(primary.port()) +
+      ":1 p\"]}\n"
+      "  mixed: {protocol: redis, servers: [\"127.0.0.1:" +
+      std::to_string(primary.port()) + ":1 p\", \"127.0.0.1:" + std::to_string(alone.port()) +
+      ":1 a\"]}\n");
+  Hiredis c(proxy.port());
+  CHECK(c.call({"SET", "k", "v"}) == "status:OK");
+  CHECK(c.call({"WAIT", "1", "5000"}) == "int:1");
+  CHECK(replica.client()->call({"GET", "k"}) == "$1\r\nv\r\n");
+
+  // A replica that cannot acknowledge the latest write is not counted, though it acknowledged
+  // everything before: WAIT asks for what the server has now, not what its connection wrote.
+  set_stopped(replica.process(), true);
+  CHECK(c.call({"SET", "k", "newer"}) == "status:OK");
+  const auto start = Clock::now();
+  CHECK(c.call({"WAIT", "1", "300"}) == "int:0");
+  CHECK(seconds_since(start) >= 0.25);
+  set_stopped(replica.process(), false);
+  CHECK(c.call({"WAIT", "1", "5000"}) == "int:1");
+
+  // Over two servers, the smaller count: one of them has no replica.
+  Hiredis mixed(proxy.port(1));
+  CHECK(mixed.call({"WAIT", "1", "200"}) == "int:0");
+  CHECK(mixed.call({"WAIT", "0", "0"}) == "int:0");
+  // Redis's own errors.
+  CHECK(c.call({"WAIT", "one", "0"}) == "err:ERR value is not an integer or out of range");
+  CHECK(c.call({"WAIT", "1", "-5"}) == "err:ERR timeout is negative");
+
+  // A client that leaves while WAIT waits for ever lets its connection go.
+  auto clients_on_primary = [&] {
+    const std::string info = on_primary->call({"INFO", "clients"});
+    return std::atoi(info.c_str() + info.find("connected_clients:") + 18);
+  };
+  auto await_clients = [&](int n) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      if (clients_on_primary() == n) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  };
+  const int before = clients_on_primary();
+  {
+    Hiredis gone(proxy.port());
+    gone.append({"WAIT", "5", "0"});
+    REQUIRE(redisBufferWrite(gone.context(), nullptr) == REDIS_OK);
+    CHECK(await_clients(before + 1));
+  }
+  CHECK(await_clients(before));
+  CHECK(c.call({"PING"}) == "status:PONG");
 }
 
 }  // namespace

@@ -567,7 +567,6 @@ TEST_CASE("hiredis: unsupported commands get an error naming them and the connec
   RedisCluster cluster(shards(3));
   Hiredis c(cluster.port());
   const std::vector<std::vector<std::string>> requests = {
-      {"WAIT", "0", "0"},
       {"CLIENT", "TRACKING", "ON"},
       {"SHUTDOWN"},
       {"DEBUG", "SLEEP", "0"},
