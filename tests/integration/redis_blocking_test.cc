@@ -361,14 +361,23 @@ TEST_CASE("WAIT counts the replicas that have the client's writes, on every serv
     }
     return false;
   };
+  // The connection of the WAITs above is reused (handed back clean), then closed with its client.
   const int before = clients_on_primary();
   {
     Hiredis gone(proxy.port());
     gone.append({"WAIT", "5", "0"});
     REQUIRE(redisBufferWrite(gone.context(), nullptr) == REDIS_OK);
-    CHECK(await_clients(before + 1));
+    bool waiting = false;
+    for (int attempt = 0; attempt < 100 && !waiting; ++attempt) {
+      waiting =
+          on_primary->call({"INFO", "clients"}).find("blocked_clients:1") != std::string::npos;
+      if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(waiting);
+    CHECK(clients_on_primary() == before);
   }
-  CHECK(await_clients(before));
+  CHECK(await_clients(before - 1));
+  CHECK(on_primary->call({"INFO", "clients"}).find("blocked_clients:0") != std::string::npos);
   CHECK(c.call({"PING"}) == "status:PONG");
 }
 
