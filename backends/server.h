@@ -57,7 +57,8 @@ struct ServerCounters {
   std::atomic<uint64_t> error_replies{0};  // replies that are errors (SERVER_ERROR, -ERR …)
   // The server's failures in a row as its worker last saw them (2 or more: failing fast).
   std::atomic<uint64_t> consecutive_failures{0};
-  // Connections for one client alone (Redis transactions): open now, and refused for the bound.
+  // Connections for one client alone (Redis transactions, blocking commands, WAIT, subscribers):
+  // open now, and refused for the bound.
   std::atomic<uint64_t> dedicated_open{0};
   std::atomic<uint64_t> dedicated_refused{0};
   // From a request's send to its reply, as this worker saw it.
@@ -212,8 +213,9 @@ class Server final : public routing::Destination {
 
   void preconnect();
   // A connection for one client alone, for as long as it holds server-side state (a Redis
-  // transaction, WATCH): reused from those handed back clean, else opened (it connects on its
-  // first send). Null when the pool's dedicated_connections are all taken, or after shutdown.
+  // transaction, WATCH, a blocking command, subscriptions): reused from those handed back clean,
+  // else opened (it connects on its first send). Null when the pool's dedicated_connections are all
+  // taken, or after shutdown.
   routing::Ref<ServerConnection> acquire_dedicated(bool resp3);
   // Gives one back. `clean`: the server holds no state for it any more (EXEC, DISCARD or UNWATCH
   // was sent last), so another client may have it; otherwise it is closed, which makes the

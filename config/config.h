@@ -129,7 +129,8 @@ struct PoolConfig {
   std::chrono::milliseconds connect_timeout{1000};
   uint32_t server_connections = 1;  // per worker, per server
   // Redis: connections each worker may open to each server for one client alone (a transaction
-  // with MULTI or WATCH), besides the shared ones; past it such a client gets an error. 0: none.
+  // with MULTI or WATCH, a blocking command, WAIT, subscriptions), besides the shared ones; past
+  // it such a client gets an error. 0: none.
   uint32_t dedicated_connections = 16;
   bool preconnect = false;
   bool tcpkeepalive = false;

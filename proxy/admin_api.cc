@@ -342,10 +342,12 @@ std::string render_metrics(const AdminState& state, const Registry& registry) {
       {"cachegate_server_in_flight", "gauge", "Requests waiting for a reply.",
        &ServerFigures::in_flight},
       {"cachegate_server_dedicated_connections", "gauge",
-       "Connections for one client alone (Redis transactions), in use or kept for reuse.",
+       "Connections for one client alone (Redis transactions, blocking commands, WAIT, "
+       "subscriptions), in use or kept for reuse.",
        &ServerFigures::dedicated_open},
       {"cachegate_server_dedicated_refused_total", "counter",
-       "Transactions refused: the pool's dedicated_connections were all taken.",
+       "Requests refused a connection of their own: the pool's dedicated_connections were all "
+       "taken.",
        &ServerFigures::dedicated_refused},
   };
   for (const auto& family : server_families) {
