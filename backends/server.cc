@@ -27,13 +27,14 @@ constexpr std::chrono::milliseconds kBackoffMax{1000};
 
 // --- ServerConnection --------------------------------------------------------------------------
 
-ServerConnection::ServerConnection(Loop& loop, Server& server, bool resp3)
+ServerConnection::ServerConnection(Loop& loop, Server& server, bool resp3, bool dedicated)
     : loop_(loop),
       server_(server),
       timer_(loop.io()),
       framer_(server.reply_size_max()),
       resp_framer_(server.reply_size_max()),
-      resp3_(resp3) {}
+      resp3_(resp3),
+      dedicated_(dedicated) {}
 
 ServerConnection::~ServerConnection() {
   if (push_handler_ != nullptr) push_handler_->release();
@@ -135,7 +136,9 @@ void ServerConnection::send_unanswered(std::string_view request) {
 
 void ServerConnection::abandon() {
   if (push_handler_ != nullptr) std::exchange(push_handler_, nullptr)->release();
+  abandoning_ = true;
   reset(Failure::kClosed, 0, false);
+  abandoning_ = false;
 }
 
 void ServerConnection::queue_handshake() {
@@ -341,7 +344,7 @@ void ServerConnection::on_readable(bool until_eagain) {
         ServerCounters::bump(counters.replies);
         ServerCounters::drop(counters.in_flight);
         if (error) ServerCounters::bump(counters.error_replies);
-        counters.latency.observe(received - done.sent);
+        if (!dedicated_) counters.latency.observe(received - done.sent);
         // A refused handshake is a failure of the server, not a success: it must build up to
         // the backoff like refused connects do.
         if (!error || done.handler != &handshake_) server_.record_success();
@@ -501,7 +504,7 @@ void ServerConnection::fail_pending(Failure failure, Failure rest, size_t late) 
   for (size_t position = 0; !failed.empty(); ++position) {
     Pending p = failed.pop_front();
     ServerCounters::drop(counters.in_flight);
-    counters.count_failure(position == late ? failure : rest);
+    if (!abandoning_) counters.count_failure(position == late ? failure : rest);
     p.handler->on_failure(p.cookie, position == late ? failure : rest);
     p.handler->release();
   }
@@ -544,13 +547,21 @@ routing::Ref<ServerConnection> Server::acquire_dedicated(bool resp3) {
     idle.pop_back();
     return connection;
   }
+  // At the bound, an idle connection of the other protocol makes room.
+  auto& other = idle_dedicated_[resp3 ? 0 : 1];
+  if (dedicated_open_ >= pool_->dedicated_connections && !other.empty()) {
+    other.back()->abandon();
+    other.pop_back();
+    --dedicated_open_;
+    ServerCounters::drop(counters_.dedicated_open);
+  }
   if (connections_.empty() || dedicated_open_ >= pool_->dedicated_connections) {
     ServerCounters::bump(counters_.dedicated_refused);
     return nullptr;
   }
   ++dedicated_open_;
   ServerCounters::bump(counters_.dedicated_open);
-  return routing::Ref<ServerConnection>(new ServerConnection(loop_, *this, resp3));
+  return routing::Ref<ServerConnection>(new ServerConnection(loop_, *this, resp3, true));
 }
 
 void Server::release_dedicated(routing::Ref<ServerConnection> connection, bool resp3, bool clean) {

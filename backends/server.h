@@ -81,7 +81,9 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
   using Clock = std::chrono::steady_clock;
 
   // `resp3`: a Redis connection that says HELLO 3 when it opens, for RESP3 clients.
-  ServerConnection(Loop& loop, Server& server, bool resp3 = false);
+  // `dedicated`: for one client alone (Server::acquire_dedicated), whose requests may wait as long
+  // as the client asked: they stay out of the server's latency histogram.
+  ServerConnection(Loop& loop, Server& server, bool resp3 = false, bool dedicated = false);
   ~ServerConnection() override;
 
   // `timeout` 0 (or less): the pool's.
@@ -177,6 +179,8 @@ class ServerConnection final : public routing::RefCounted, public Flushable, pub
   protocol::memcache::ReplyFramer framer_;
   protocol::resp::ReplyFramer resp_framer_;
   const bool resp3_;
+  const bool dedicated_;
+  bool abandoning_ = false;         // abandon(): failures are the client's, not the server's
   std::unique_ptr<TlsStream> tls_;  // while connecting (handshake) and connected, with tls:
 
   // Receives the handshake's replies; a refusal (wrong password, no such database) fails the

@@ -225,8 +225,7 @@ void ClientSession::on_readable(bool until_eagain) {
   routing::Ref<ClientSession> self(this);  // a handler below may drop the last other ref
   for (;;) {
     if (closed_ || peer_eof_) return;
-    const bool watching = input_held_ && !closing_ && in_.size() < kHeldInputMax;
-    if (!can_take_more() && !watching) {
+    if (!can_take_more() && !watching_input()) {
       // Leave the rest in the socket; maybe_resume() reads again when replies drain.
       pause_reading();
       return;
@@ -292,9 +291,10 @@ bool ClientSession::can_take_more() const {
 void ClientSession::maybe_resume() {
   if (!paused_ || closed_ || !can_take_more()) return;
   paused_ = false;
-  // Requests already buffered first, then the socket (its edge was not consumed).
+  // Requests already buffered first, then the socket (its edge was not consumed). A request
+  // that holds input reads on too: the client leaving must be seen.
   process_input();
-  if (paused_ || closed_ || closing_ || peer_eof_) return;
+  if (closed_ || closing_ || peer_eof_ || (paused_ && !watching_input())) return;
   on_readable(true);
 }
 
@@ -505,6 +505,7 @@ uint32_t ClientSession::open_slot(uint8_t kind, uint32_t keys, const routing::Ro
   s.keys = keys;
   s.user = user_;
   s.rule = rule;
+  s.untimed = false;
   s.started = Clock::now();
   s.label_length = 0;
   if (slow_threshold_.count() > 0) {
@@ -578,6 +579,7 @@ void ClientSession::complete(uint32_t cookie, std::string_view bytes) {
 void ClientSession::slot_done(const Slot& s, Clock::time_point now) {
   const auto elapsed = now - s.started;
   listener_counters_->requests.add();
+  if (s.untimed) return;
   listener_counters_->latency.observe(elapsed);
   if (slow_threshold_.count() > 0 && elapsed >= slow_threshold_) {
     listener_counters_->slow_requests.add();
@@ -660,7 +662,13 @@ void ClientSession::flush_now() {
 
 void ClientSession::adopt_current_generation() {
   Generation& next = worker_.generation();
-  if (closed_ || generation_.get() == &next || !idle() || holds_server_state()) return;
+  if (closed_ || generation_.get() == &next || !idle()) return;
+  if (leaves_on_reload()) {
+    log(LogLevel::kInfo, "client ", id_, ": closing it for the new configuration");
+    close_when_done();
+    return;
+  }
+  if (holds_server_state()) return;
   // Not while plain or TLS is still being decided: that follows the listener it was accepted by.
   if (transport_ != Transport::kPlain && transport_ != Transport::kTls) return;
   const Generation::Listener* listener = next.listener_named(listener_.config->name);
@@ -713,8 +721,9 @@ std::shared_ptr<backends::Server> ClientSession::backend_server(const routing::P
 void ClientSession::start_draining() {
   if (closed_) return;
   draining_ = true;
-  // A connection still in its TLS handshake has sent no request.
-  if (transport_ != Transport::kPlain && transport_ != Transport::kTls) {
+  // A connection still in its TLS handshake has sent no request; one blocked in a command
+  // (BLPOP 0) could hold the drain to its timeout, and Redis disconnects it at shutdown too.
+  if ((transport_ != Transport::kPlain && transport_ != Transport::kTls) || blocked()) {
     close();
     return;
   }

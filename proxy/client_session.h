@@ -103,6 +103,8 @@ class ClientSession : public routing::ReplyHandler,
     const routing::RouteRule* rule = nullptr;
     std::string bytes;  // the reply, when it arrived before the slots in front of it
     std::chrono::steady_clock::time_point started;  // when the request was read
+    // Waits as long as the client asked (a blocking command): its time is not latency.
+    bool untimed = false;
     // With a slow-request log: what the request was, for its log line.
     uint8_t label_length = 0;
     char label[64];
@@ -129,6 +131,10 @@ class ClientSession : public routing::ReplyHandler,
   // State on a server tied to this client (a transaction): it stays on its configuration until
   // that is done.
   virtual bool holds_server_state() const { return false; }
+  // State on servers placed by the configuration (subscriptions on the servers their channels
+  // hash to): a reload closes the connection, once idle, so that the client makes it again under
+  // the new one (its servers, its user, its listener).
+  virtual bool leaves_on_reload() const { return false; }
   // The backend server behind `pool`'s server `index`, in this session's generation.
   std::shared_ptr<backends::Server> backend_server(const routing::Pool& pool, uint32_t index) const;
   // For the slow-request log: the request being handled, as its command and first key (never a
@@ -185,6 +191,9 @@ class ClientSession : public routing::ReplyHandler,
   virtual const routing::ReplyJudge& judge() const = 0;
   // A slot for a reply that a handler other than forward() will deliver under the cookie.
   uint32_t open_slot(uint8_t kind = 0, uint32_t keys = 0, const routing::RouteRule* rule = nullptr);
+  // The slot's time is the client's choice (a blocking command): it stays out of the latency
+  // histograms and the slow-request log.
+  void untime_slot(uint32_t cookie) { slot(full_seq(cookie)).untimed = true; }
   // Counts a request handed to a fan-out with open_slot()'s cookie.
   void count_in_flight() { ++in_flight_; }
   // Answers locally, in order behind any replies still outstanding.
@@ -224,6 +233,10 @@ class ClientSession : public routing::ReplyHandler,
   // first of a transaction) must not overtake earlier ones still at servers on shared
   // connections: the protocol session leaves it unconsumed and calls this; no request is
   // dispatched until every one in flight is answered, and then it is dispatched again.
+  // Whether the client has finished sending (EOF).
+  bool peer_eof() const { return peer_eof_; }
+  // Blocked in a command (see hold_input()).
+  bool blocked() const { return input_held_; }
   bool must_wait_for_answers() {
     awaiting_answers_ = in_flight_ != 0;
     return awaiting_answers_;
@@ -315,6 +328,10 @@ class ClientSession : public routing::ReplyHandler,
   bool paused_ = false;
   bool input_held_ = false;
   bool awaiting_answers_ = false;  // see must_wait_for_answers()
+  // Held or waiting for answers: the socket is still read (bounded) to see the client leave.
+  bool watching_input() const {
+    return (input_held_ || awaiting_answers_) && !closing_ && in_.size() < kHeldInputMax;
+  }
   bool peer_eof_ = false;
   bool closed_ = false;
   bool draining_ = false;

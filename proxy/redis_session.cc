@@ -38,6 +38,17 @@ bool parse_int(std::string_view s, int64_t& out) {
 
 constexpr std::string_view kCrossSlot = "CROSSSLOT Keys in request don't hash to the same slot";
 
+// XREAD [COUNT n] [BLOCK ms] STREAMS …, XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK]
+// STREAMS …: the position of BLOCK's argument, or 0 without one (a key or group named "block"
+// is not one).
+size_t xread_block_index(const std::string_view* args, size_t argc, bool group) {
+  for (size_t i = group ? 4 : 1; i < argc && !iequals(args[i], "streams");) {
+    if (iequals(args[i], "block")) return i + 1 < argc ? i + 1 : 0;
+    i += iequals(args[i], "count") ? 2 : 1;
+  }
+  return 0;
+}
+
 const routing::RedisJudge redis_judge;
 
 uint32_t first_live_server(const routing::Pool& pool) {
@@ -154,10 +165,8 @@ void RedisSession::dispatch(const resp::Request& request, const char* bytes) {
   // XREAD and XREADGROUP block only when asked to (BLOCK); otherwise they are plain reads.
   if (policy.route == RedisRoute::kBlocking &&
       (command.name == "xread" || command.name == "xreadgroup")) {
-    bool blocks = false;
-    for (size_t i = 1; i < argc_; ++i)
-      blocks = blocks || iequals(args_[i], "block");
-    if (!blocks) policy = routing::routed(RedisRoute::kKeyed);
+    if (xread_block_index(args_, argc_, command.name == "xreadgroup") == 0)
+      policy = routing::routed(RedisRoute::kKeyed);
   }
   // Keys are found once, for the permission check and the routing. None when the command names
   // none (EVAL with numkeys 0) or names them wrongly (a bad numkeys): one server then decides,
@@ -1079,8 +1088,10 @@ class RedisSession::BlockingCall final : public routing::ReplyHandler {
  public:
   BlockingCall(RedisSession& session, uint32_t cookie) : session_(&session), cookie_(cookie) {}
   void on_reply(uint32_t, std::string_view reply, bool error) override {
+    // The reply lives in the connection's buffer, which handing the connection back may free.
+    const std::string copy(reply);
     session_->end_blocking(true);
-    session_->on_reply(cookie_, reply, error);
+    session_->on_reply(cookie_, copy, error);
   }
   void on_failure(uint32_t, routing::Failure failure) override {
     session_->end_blocking(false);
@@ -1101,24 +1112,22 @@ constexpr std::chrono::milliseconds kForever = std::chrono::hours(24 * 30);
 
 // A Redis timeout in seconds ("1.5", "0"), in milliseconds; -1 when it is not one.
 int64_t seconds_as_milliseconds(std::string_view text) {
-  if (text.empty() || text.size() > 32) return -1;
+  if (text.empty() || text.size() > 64) return -1;
   const std::string copy(text);
   char* end = nullptr;
   const double seconds = std::strtod(copy.c_str(), &end);
-  if (end != copy.c_str() + copy.size() || !std::isfinite(seconds) || seconds < 0 || seconds > 1e9)
-    return -1;
+  if (end != copy.c_str() + copy.size() || !std::isfinite(seconds) || seconds < 0) return -1;
+  if (seconds > 1e9) return 0;  // longer than anyone waits: for ever
   return static_cast<int64_t>(std::ceil(seconds * 1000));
 }
 }  // namespace
 
 int64_t RedisSession::block_milliseconds(std::string_view name) const {
   if (name == "xread" || name == "xreadgroup") {
-    for (size_t i = 1; i + 1 < argc_; ++i) {
-      if (!iequals(args_[i], "block")) continue;
-      int64_t ms = 0;
-      return parse_int(args_[i + 1], ms) && ms >= 0 && ms <= int64_t{1} << 40 ? ms : -1;
-    }
-    return -1;
+    const size_t at = xread_block_index(args_, argc_, name == "xreadgroup");
+    int64_t ms = 0;
+    if (at == 0 || !parse_int(args_[at], ms) || ms < 0) return -1;
+    return ms > int64_t{1} << 40 ? 0 : ms;  // longer than anyone waits: for ever
   }
   // BLMPOP and BZMPOP put the timeout first; the others last.
   if (name == "blmpop" || name == "bzmpop")
@@ -1129,6 +1138,9 @@ int64_t RedisSession::block_milliseconds(std::string_view name) const {
 void RedisSession::route_blocking(const redis::CommandInfo& command) {
   // Keys not found (a bad numkeys): the server answers the error at once, without blocking.
   if (key_index_.empty()) return route_keyed(command);
+  // A client that has gone (EOF) is not blocked for: as Redis does, it is closed, once the
+  // replies to what it sent before are out.
+  if (peer_eof()) return close_when_done();
   // It must not overtake earlier requests on shared connections (a write it would wait for).
   if (wait_for_answers()) return;
   routing::Pool* pool = nullptr;
@@ -1154,6 +1166,7 @@ void RedisSession::route_blocking(const redis::CommandInfo& command) {
         std::chrono::milliseconds(block) + pool->config().timeout, kForever);
   }
   const uint32_t cookie = open_slot(reply_keys_);
+  untime_slot(cookie);
   count_in_flight();
   blocked_server_ = std::move(backend);
   blocked_ = connection;
@@ -1226,8 +1239,8 @@ class RedisSession::WaitCall final : public routing::ReplyHandler {
 
  private:
   void answered() {
-    if (++answers_ != parts_.size() || session_ == nullptr) return;
-    routing::Ref<RedisSession> session(session_);
+    if (++answers_ != parts_.size() || !session_) return;
+    routing::Ref<RedisSession> session = std::move(session_);
     session_ = nullptr;
     let_go(true);
     session->end_wait();
@@ -1244,7 +1257,7 @@ class RedisSession::WaitCall final : public routing::ReplyHandler {
     }
   }
 
-  RedisSession* session_;
+  routing::Ref<RedisSession> session_;  // until the outcome is delivered, or the client leaves
   const uint32_t cookie_;
   std::vector<Part> parts_;
   size_t answers_ = 0;
@@ -1261,6 +1274,7 @@ void RedisSession::route_wait() {
   if (!parse_int(args_[2], milliseconds))
     return reply_error("ERR timeout is not an integer or out of range");
   if (milliseconds < 0) return reply_error("ERR timeout is negative");
+  if (peer_eof()) return close_when_done();
   if (wait_for_answers()) return;
   routing::Pool& pool = *route_of("", config::RouteOp::kWrite).pool;
   std::vector<WaitCall::Part> parts;
@@ -1287,6 +1301,7 @@ void RedisSession::route_wait() {
           : std::min<std::chrono::milliseconds>(
                 std::chrono::milliseconds(milliseconds) + pool.config().timeout, kForever);
   const uint32_t cookie = open_slot();
+  untime_slot(cookie);
   count_in_flight();
   hold_input(true);
   wait_ = new WaitCall(*this, cookie, std::move(parts));
@@ -1326,6 +1341,9 @@ class RedisSession::PushRelay final : public routing::ReplyHandler {
 
 namespace {
 constexpr size_t kSubscriptionsMax = 100000;  // per client, of every kind together
+constexpr std::string_view kRandomPubsub =
+    "ERR pub/sub is not supported by cachegate on a pool with distribution: random: a channel "
+    "would have no server of its own";
 
 struct SubscribeCommand {
   std::string_view name;
@@ -1424,6 +1442,8 @@ void RedisSession::route_subscribe(const redis::CommandInfo& command) {
   const auto kind = static_cast<Subscription>(what->kind);
   auto& subscribed = subscribed_[what->kind];
   routing::Pool& pool = pubsub_pool();
+  if (pool.config().distribution == config::Distribution::kRandom)
+    return reply_error(kRandomPubsub);
   // The confirmations, one per channel, in one reply; pushes for a RESP3 client.
   scratch_.clear();
   auto confirm = [&](std::string_view channel, bool null) {
@@ -1440,15 +1460,15 @@ void RedisSession::route_subscribe(const redis::CommandInfo& command) {
     }
     resp::append_integer(scratch_, static_cast<int64_t>(subscription_count(kind)));
   };
-  // Where each channel lives: the server its name on the servers (in the user's namespace)
-  // hashes to; a pattern, every server.
-  auto servers_of = [&](std::string_view channel) {
+  // Where a subscription is: a channel on the server it was subscribed on (its name on the
+  // servers, in the user's namespace, hashed then); a pattern on every server.
+  auto servers_of = [&](uint32_t server) {
     servers_.clear();
     if (kind == Subscription::kPattern) {
       for (uint32_t s = 0; s < pool.size(); ++s)
         servers_.push_back(s);
     } else {
-      servers_.push_back(pool.server_for(server_channel(kind, channel)));
+      servers_.push_back(server);
     }
   };
   std::string request;
@@ -1465,20 +1485,27 @@ void RedisSession::route_subscribe(const redis::CommandInfo& command) {
     if (subscriptions() + argc_ - 1 > kSubscriptionsMax)
       return reply_error("ERR cachegate: a client may hold at most " +
                          std::to_string(kSubscriptionsMax) + " subscriptions");
-    // Every connection first, so that a refusal leaves nothing half subscribed.
+    // Each channel's server, once; then every connection, so that a refusal leaves nothing half
+    // subscribed.
+    std::vector<uint32_t> server_of(argc_, 0);
     std::vector<uint32_t> needed;
     for (size_t i = 1; i < argc_; ++i) {
-      servers_of(args_[i]);
+      if (kind != Subscription::kPattern) {
+        const auto known = subscribed.find(std::string(args_[i]));
+        server_of[i] = known != subscribed.end() ? known->second
+                                                 : pool.server_for(server_channel(kind, args_[i]));
+      }
+      servers_of(server_of[i]);
       needed.insert(needed.end(), servers_.begin(), servers_.end());
     }
     std::sort(needed.begin(), needed.end());
     needed.erase(std::unique(needed.begin(), needed.end()), needed.end());
     if (!take_subscribers(pool, needed)) return;
     for (size_t i = 1; i < argc_; ++i) {
-      if (subscribed.emplace(args_[i]).second) {
-        servers_of(args_[i]);
+      if (subscribed.emplace(args_[i], server_of[i]).second) {
+        servers_of(server_of[i]);
         for (uint32_t server : servers_)
-          ++subscriber(server)->subscriptions;
+          if (Subscriber* s = subscriber(server)) ++s->subscriptions;
         tell_servers(what->server_command, args_[i]);
       }
       confirm(args_[i], false);
@@ -1489,7 +1516,8 @@ void RedisSession::route_subscribe(const redis::CommandInfo& command) {
   // Unsubscribing: the channels named, or every one of this kind.
   std::vector<std::string> channels;
   if (argc_ == 1) {
-    channels.assign(subscribed.begin(), subscribed.end());
+    for (const auto& entry : subscribed)
+      channels.push_back(entry.first);
   } else {
     channels.assign(args_ + 1, args_ + argc_);
   }
@@ -1498,8 +1526,10 @@ void RedisSession::route_subscribe(const redis::CommandInfo& command) {
     return reply_local(scratch_);
   }
   for (const std::string& channel : channels) {
-    if (subscribed.erase(channel) != 0) {
-      servers_of(channel);
+    const auto found = subscribed.find(channel);
+    if (found != subscribed.end()) {
+      servers_of(found->second);
+      subscribed.erase(found);
       // A server left with no subscription of the client's is let go (which unsubscribes);
       // the others are told.
       for (uint32_t server : servers_) {
@@ -1538,6 +1568,8 @@ void RedisSession::route_publish() {
     use_rewritten_args();
   }
   routing::Pool& pool = pubsub_pool();
+  if (pool.config().distribution == config::Distribution::kRandom)
+    return reply_error(kRandomPubsub);
   const uint32_t server = pool.server_for(args_[1]);
   if (server == routing::Distribution::kNoServer) return reply_error(failure_reply_text());
   forward_to(pool, server);
@@ -1545,7 +1577,18 @@ void RedisSession::route_publish() {
 
 void RedisSession::on_push(std::string_view frame, bool error) {
   if (closed()) return;
-  if (error) return reply_local(frame);  // a server's refusal, as the client would have had it
+  if (error) {
+    // A server refused a subscription cachegate has confirmed already (its ACL forbids the
+    // channel): the client must not go on believing it subscribed, and a reply it did not ask
+    // for would shift every later one. It is closed, as when a subscribed connection is lost.
+    const std::string_view text =
+        frame.size() > 3 ? frame.substr(1, std::min<size_t>(frame.size() - 3, 200)) : frame;
+    log(LogLevel::kWarning, "client ", id(), ": a server refused a subscription (", text,
+        "); closing the client");
+    for (auto& set : subscribed_)
+      set.clear();
+    return close_when_done();
+  }
   // Messages are relayed; the servers' confirmations are not (the client had ours).
   size_t at = 0;
   resp::Value top, type, name;
@@ -1553,7 +1596,7 @@ void RedisSession::on_push(std::string_view frame, bool error) {
   size_t pos = resp::children_start(top);
   if (!resp::read_value(top.raw, pos, type) || !resp::read_value(top.raw, pos, name)) return;
   const std::string_view kind = type.payload;
-  const std::set<std::string>* subscribed = nullptr;
+  const std::map<std::string, uint32_t>* subscribed = nullptr;
   if (kind == "message") {
     subscribed = &subscribed_[0];
   } else if (kind == "pmessage") {
@@ -1601,6 +1644,11 @@ void RedisSession::on_subscriber_lost(routing::Failure failure) {
   for (auto& set : subscribed_)
     set.clear();
   close_when_done();
+}
+
+RedisSession::~RedisSession() {
+  // Closed sessions detached it already; one torn down with its worker must not be called.
+  if (push_relay_) push_relay_->detach();
 }
 
 std::string RedisSession::info_section() const {

@@ -12,7 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
-#include <set>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,6 +29,7 @@ class RedisSession final : public ClientSession {
   using ClientSession::LoginOutcome;
   RedisSession(Worker& worker, Generation& generation, const Generation::Listener& listener, int fd,
                uint32_t id);
+  ~RedisSession() override;
 
  private:
   void process_input() override;
@@ -126,6 +127,7 @@ class RedisSession final : public ClientSession {
   class PushRelay;
 
   void on_close() override;
+  bool leaves_on_reload() const override { return !subscribers_.empty(); }
   bool holds_server_state() const override {
     return pinned_ || transaction_ != Transaction::kNone || blocked_ || wait_ ||
            !subscribers_.empty();
@@ -195,7 +197,8 @@ class RedisSession final : public ClientSession {
   bool blocked_resp3_ = false;
   routing::Ref<WaitCall> wait_;  // the WAIT in flight
 
-  std::set<std::string> subscribed_[3];  // by Subscription
+  // By Subscription: each channel with the server it was subscribed on (patterns: on every one).
+  std::map<std::string, uint32_t> subscribed_[3];
   struct Subscriber {
     uint32_t server = 0;
     uint32_t subscriptions = 0;  // channels there, and every pattern

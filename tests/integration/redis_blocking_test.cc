@@ -283,6 +283,86 @@ TEST_CASE("redis-cli: a user's namespace on blocking commands, and the keys thei
   CHECK(server.client()->call({"LLEN", "list"}) == ":1\r\n");
 }
 
+TEST_CASE("A client that half-closes behind a blocking command is not blocked for",
+          "[redis][blocking]") {
+  RedisCluster cluster(two_shards());
+  const auto keys = cluster.keys_per_server(1, "half-");
+  const std::string k = keys[0][0];
+  {
+    testing::RespClient c(cluster.port());
+    // The write before it is answered first; the BLPOP then finds the client gone.
+    c.send_raw(testing::resp_command({"SET", keys[1][0], "1"}) +
+               testing::resp_command({"BLPOP", k, "0"}));
+    c.text().shutdown_write();
+    CHECK(c.read() == "+OK\r\n");
+    CHECK(c.peer_closed());
+  }
+  CHECK(await_blocked(cluster, 0));
+  // Nothing waits on the server to take the next element.
+  Hiredis pusher(cluster.port());
+  CHECK(pusher.call({"LPUSH", k, "precious"}) == "int:1");
+  CHECK(cluster.direct(0)->call({"LLEN", k}) == ":1\r\n");
+}
+
+TEST_CASE("Blocking commands: long timeouts, options read in their places, no slow-log entry",
+          "[redis][blocking]") {
+  testing::RedisServer server;
+  testing::CachegateServer proxy(
+      "workers: 1\n"
+      "slow_log: {threshold: 100}\n"
+      "listeners:\n"
+      "  - {name: r, listen: \"127.0.0.1:{port}\", pool: red}\n"
+      "pools:\n"
+      "  red: {protocol: redis, timeout: 300, servers: [\"127.0.0.1:" +
+      std::to_string(server.port()) + ":1 r0\"]}\n");
+  Hiredis c(proxy.port()), pusher(proxy.port());
+  // A timeout far beyond the pool's (Redis accepts it): the block outlives the pool's 300 ms.
+  c.append({"BLPOP", "far", "2000000000"});
+  REQUIRE(redisBufferWrite(c.context(), nullptr) == REDIS_OK);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(pusher.call({"RPUSH", "far", "v"}) == "int:1");
+  CHECK(testing::describe(c.get_reply().get()) == "[str:far, str:v]");
+  // A group called "block" is not a BLOCK option: this read does not block.
+  CHECK(pusher.call({"XGROUP", "CREATE", "st", "block", "$", "MKSTREAM"}) == "status:OK");
+  CHECK(c.call({"XREADGROUP", "GROUP", "block", "c1", "COUNT", "1", "STREAMS", "st", ">"}) ==
+        "nil");
+  // With BLOCK, past the pool's timeout.
+  const auto start = Clock::now();
+  CHECK(c.call({"XREADGROUP", "GROUP", "block", "c1", "BLOCK", "600", "STREAMS", "st", ">"}) ==
+        "nil");
+  CHECK(seconds_since(start) >= 0.55);
+  // The blocks were the client's choice: none of them is a slow request.
+  CHECK(proxy.log().find("slow request") == std::string::npos);
+}
+
+TEST_CASE("SIGTERM closes clients blocked in a command rather than waiting for them",
+          "[redis][blocking][operations]") {
+  testing::RedisServer server;
+  testing::CachegateServer proxy(
+      "workers: 1\n"
+      "drain_timeout: 20000\n"
+      "listeners:\n"
+      "  - {name: r, listen: \"127.0.0.1:{port}\", pool: red}\n"
+      "pools:\n"
+      "  red: {protocol: redis, servers: [\"127.0.0.1:" +
+      std::to_string(server.port()) + ":1 r0\"]}\n");
+  Hiredis c(proxy.port());
+  c.append({"BLPOP", "queue", "0"});
+  REQUIRE(redisBufferWrite(c.context(), nullptr) == REDIS_OK);
+  bool blocked = false;
+  for (int attempt = 0; attempt < 100 && !blocked; ++attempt) {
+    blocked =
+        server.client()->call({"INFO", "clients"}).find("blocked_clients:1") != std::string::npos;
+    if (!blocked) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(blocked);
+  proxy.process().signal(SIGTERM);
+  // Well before the 20 s drain_timeout: the blocked client does not hold the drain.
+  CHECK(proxy.process().wait_exit(std::chrono::milliseconds(8000)) == 0);
+  CHECK_FALSE(c.get_reply());
+  CHECK(server.client()->call({"INFO", "clients"}).find("blocked_clients:0") != std::string::npos);
+}
+
 // Stops (or resumes) a process and waits until the kernel says so.
 void set_stopped(testing::ChildProcess& process, bool stopped) {
   process.signal(stopped ? SIGSTOP : SIGCONT);

@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <csignal>
 #include <functional>
 #include <string>
 #include <thread>
@@ -311,6 +312,87 @@ TEST_CASE("Pub/sub refusals: transactions, the bound on connections", "[redis][p
           "-ERR command 'subscribe' is not supported by cachegate inside a transaction\r\n");
     CHECK(c.call({"EXEC"}) == "-EXECABORT Transaction discarded because of previous errors.\r\n");
   }
+}
+
+TEST_CASE("A reload closes subscribed connections, so that clients subscribe again under it",
+          "[redis][pubsub][reload]") {
+  testing::RedisServer server;
+  const std::string config =
+      "workers: 1\n"
+      "listeners:\n"
+      "  - {name: r, listen: \"127.0.0.1:{port}\", pool: red}\n"
+      "pools:\n"
+      "  red: {protocol: redis, servers: [\"127.0.0.1:" +
+      std::to_string(server.port()) + ":1 r0\"]}\n";
+  testing::CachegateServer proxy(config);
+  RespClient sub(proxy.port()), other(proxy.port());
+  sub.send({"SUBSCRIBE", "news"});
+  CHECK(sub.read() == frame('*', {"subscribe", "news"}, 1));
+  CHECK(other.call({"SET", "k", "v"}) == "+OK\r\n");
+  proxy.process().signal(SIGHUP);
+  CHECK(sub.peer_closed(std::chrono::milliseconds(5000)));
+  // Other clients go on.
+  CHECK(other.call({"GET", "k"}) == "$1\r\nv\r\n");
+  auto direct = server.client();
+  CHECK(await_numsub(*direct, "news", 0));
+}
+
+TEST_CASE("A server that refuses a subscription closes the client instead of a stray reply",
+          "[redis][pubsub]") {
+  testing::RedisServer server;
+  // A server user with every command but no channel (Redis 7's acl-pubsub-default).
+  REQUIRE(server.client()->call(
+              {"ACL", "SETUSER", "cg", "on", ">pw", "~*", "+@all", "resetchannels"}) == "+OK\r\n");
+  testing::CachegateServer proxy(
+      "workers: 1\n"
+      "listeners:\n"
+      "  - {name: r, listen: \"127.0.0.1:{port}\", pool: red}\n"
+      "pools:\n"
+      "  red: {protocol: redis, auth: {username: cg, password: pw}, servers: [\"127.0.0.1:" +
+      std::to_string(server.port()) + ":1 r0\"]}\n");
+  RespClient c(proxy.port());
+  CHECK(c.call({"HELLO", "3"}).rfind("%", 0) == 0);
+  c.send({"SUBSCRIBE", "news"});
+  CHECK(c.read() == frame('>', {"subscribe", "news"}, 1));
+  CHECK(c.peer_closed());
+  CHECK(proxy.log().find("a server refused a subscription (NOPERM") != std::string::npos);
+}
+
+TEST_CASE("Pub/sub on a pool with random distribution is refused", "[redis][pubsub]") {
+  testing::RedisServer a, b;
+  testing::CachegateServer proxy(
+      "workers: 1\n"
+      "listeners:\n"
+      "  - {name: r, listen: \"127.0.0.1:{port}\", pool: red}\n"
+      "pools:\n"
+      "  red: {protocol: redis, distribution: random, servers: [\"127.0.0.1:" +
+      std::to_string(a.port()) + ":1 a\", \"127.0.0.1:" + std::to_string(b.port()) + ":1 b\"]}\n");
+  RespClient c(proxy.port());
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"SUBSCRIBE", "a"}, {"PSUBSCRIBE", "a*"}, {"PUBLISH", "a", "m"}}) {
+    INFO(command[0]);
+    CHECK(c.call(command) ==
+          "-ERR pub/sub is not supported by cachegate on a pool with distribution: random: a "
+          "channel would have no server of its own\r\n");
+  }
+  CHECK(c.call({"PING"}) == "+PONG\r\n");
+}
+
+TEST_CASE("An idle connection of the other protocol makes room for a subscriber",
+          "[redis][pubsub][resp3]") {
+  testing::RedisServer server;
+  testing::CachegateServer proxy(
+      "workers: 1\n"
+      "listeners:\n"
+      "  - {name: r, listen: \"127.0.0.1:{port}\", pool: red}\n"
+      "pools:\n"
+      "  red: {protocol: redis, dedicated_connections: 1, servers: [\"127.0.0.1:" +
+      std::to_string(server.port()) + ":1 r0\"]}\n");
+  RespClient resp3(proxy.port()), resp2(proxy.port());
+  CHECK(resp3.call({"HELLO", "3"}).rfind("%", 0) == 0);
+  CHECK(resp3.call({"BLPOP", "k", "0.05"}) == "_\r\n");  // leaves an idle RESP3 connection
+  resp2.send({"SUBSCRIBE", "news"});
+  CHECK(resp2.read() == frame('*', {"subscribe", "news"}, 1));
 }
 
 TEST_CASE("Tenants with namespaces have channels of their own", "[redis][pubsub][namespace]") {
