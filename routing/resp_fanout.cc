@@ -217,6 +217,16 @@ void RespFanout::deliver_merged(ReplyHandler& client, uint32_t cookie) {
 void RespFanout::merge_into(std::string& out) {
   static thread_local std::vector<std::vector<std::string_view>> elements;
   const size_t parts = parts_;
+  // Every part's array elements, in `elements`; false unless all are arrays of one length.
+  auto aligned_elements = [&] {
+    if (elements.size() < parts) elements.resize(parts);
+    for (size_t p = 0; p < parts; ++p) {
+      elements[p].clear();
+      if (!elements_of(part_replies_[p], elements[p]) || elements[p].size() != elements[0].size())
+        return false;
+    }
+    return true;
+  };
   auto bad_reply = [&] {
     resp::append_error(out, "ERR cachegate: a server sent an unexpected reply");
   };
@@ -275,12 +285,7 @@ void RespFanout::merge_into(std::string& out) {
       return;
     }
     case RespMerge::kAndArrays: {
-      if (elements.size() < parts) elements.resize(parts);
-      for (size_t p = 0; p < parts; ++p) {
-        elements[p].clear();
-        if (!elements_of(part_replies_[p], elements[p]) || elements[p].size() != elements[0].size())
-          return bad_reply();
-      }
+      if (!aligned_elements()) return bad_reply();
       resp::append_array(out, elements[0].size());
       for (size_t i = 0; i < elements[0].size(); ++i) {
         bool all = true;
@@ -292,12 +297,7 @@ void RespFanout::merge_into(std::string& out) {
     }
     case RespMerge::kSumCounts: {
       // [name, count, name, count, …] alike from every server: the counts summed.
-      if (elements.size() < parts) elements.resize(parts);
-      for (size_t p = 0; p < parts; ++p) {
-        elements[p].clear();
-        if (!elements_of(part_replies_[p], elements[p]) || elements[p].size() != elements[0].size())
-          return bad_reply();
-      }
+      if (!aligned_elements()) return bad_reply();
       resp::append_array(out, elements[0].size());
       for (size_t i = 0; i < elements[0].size(); ++i) {
         if (i % 2 == 0) {

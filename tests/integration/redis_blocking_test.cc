@@ -21,18 +21,8 @@ namespace {
 
 using testing::Hiredis;
 using testing::RedisCluster;
-using testing::RedisClusterOptions;
 using testing::resp_bulk;
 using Clock = std::chrono::steady_clock;
-
-RedisClusterOptions two_shards(std::vector<std::string> pool_keys = {}, int timeout_ms = 1000) {
-  RedisClusterOptions options;
-  options.servers = 2;
-  options.workers = 1;
-  options.timeout_ms = timeout_ms;
-  options.pool_keys = std::move(pool_keys);
-  return options;
-}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -56,7 +46,7 @@ bool await_blocked(RedisCluster& cluster, int blocked) {
 
 TEST_CASE("hiredis: BLPOP waits on its key's server and a push from another client wakes it",
           "[redis][blocking]") {
-  RedisCluster cluster(two_shards());
+  RedisCluster cluster(testing::redis_shards(2));
   const auto keys = cluster.keys_per_server(1, "bl-");
   for (size_t s = 0; s < 2; ++s) {
     const std::string k = keys[s][0];
@@ -81,7 +71,7 @@ TEST_CASE("hiredis: BLPOP waits on its key's server and a push from another clie
 TEST_CASE("The client's own timeout is honoured, beyond the pool's request timeout",
           "[redis][blocking]") {
   // The pool answers other requests within 200 ms; a BLPOP asks for longer.
-  RedisCluster cluster(two_shards({}, 200));
+  RedisCluster cluster(testing::redis_shards(2, {}, 200));
   Hiredis c(cluster.port());
   auto start = Clock::now();
   CHECK(c.call({"BLPOP", "never", "0.8"}) == "nil");
@@ -108,7 +98,7 @@ TEST_CASE("The client's own timeout is honoured, beyond the pool's request timeo
 }
 
 TEST_CASE("hiredis: every blocking command is woken on its keys' server", "[redis][blocking]") {
-  RedisCluster cluster(two_shards());
+  RedisCluster cluster(testing::redis_shards(2));
   Hiredis c(cluster.port()), other(cluster.port());
   // Keys of one command share a hash tag, so they are on one server.
   struct Case {
@@ -150,7 +140,7 @@ TEST_CASE("hiredis: every blocking command is woken on its keys' server", "[redi
 }
 
 TEST_CASE("Keys of a blocking command on two servers get CROSSSLOT", "[redis][blocking]") {
-  RedisCluster cluster(two_shards());
+  RedisCluster cluster(testing::redis_shards(2));
   const auto keys = cluster.keys_per_server(1, "cross-");
   Hiredis c(cluster.port());
   CHECK(c.call({"BLPOP", keys[0][0], keys[1][0], "1"}) ==
@@ -162,7 +152,7 @@ TEST_CASE("Pipelined writes before a blocking command reach the server before it
           "[redis][blocking]") {
   // The blocking command goes on another server connection than the writes before it: it must
   // not overtake them, or it would block on a list they were about to fill.
-  RedisCluster cluster(two_shards());
+  RedisCluster cluster(testing::redis_shards(2));
   Hiredis c(cluster.port());
   std::vector<std::string> want;
   for (int i = 0; i < 200; ++i) {
@@ -185,7 +175,7 @@ TEST_CASE("Pipelined writes before a blocking command reach the server before it
 TEST_CASE(
     "A client that disconnects mid-block lets its server connection go at once, and pops nothing",
     "[redis][blocking]") {
-  RedisCluster cluster(two_shards());
+  RedisCluster cluster(testing::redis_shards(2));
   const auto keys = cluster.keys_per_server(1, "gone-");
   const std::string k = keys[0][0];
   const int before = cluster.connected_clients(0);
@@ -218,7 +208,7 @@ TEST_CASE(
 }
 
 TEST_CASE("Blocking connections are bounded per server, reused, and counted", "[redis][blocking]") {
-  RedisCluster cluster(two_shards({"dedicated_connections: 1"}));
+  RedisCluster cluster(testing::redis_shards(2, {"dedicated_connections: 1"}));
   const auto keys = cluster.keys_per_server(2, "bound-");
   Hiredis first(cluster.port()), second(cluster.port()), pusher(cluster.port());
   first.append({"BLPOP", keys[0][0], "5"});
@@ -239,7 +229,7 @@ TEST_CASE("Blocking connections are bounded per server, reused, and counted", "[
 }
 
 TEST_CASE("Inside MULTI a blocking command does not block, as in Redis", "[redis][blocking]") {
-  RedisCluster cluster(two_shards());
+  RedisCluster cluster(testing::redis_shards(2));
   Hiredis c(cluster.port());
   CHECK(c.call({"MULTI"}) == "status:OK");
   CHECK(c.call({"BLPOP", "{t}empty", "0"}) == "status:QUEUED");
@@ -251,18 +241,7 @@ TEST_CASE("Inside MULTI a blocking command does not block, as in Redis", "[redis
 TEST_CASE("redis-cli: a user's namespace on blocking commands, and the keys their replies name",
           "[redis][blocking][namespace]") {
   testing::RedisServer server;
-  const std::string hash = testing::cheap_password_hash("pw");
-  testing::CachegateServer proxy(
-      "workers: 1\n"
-      "listeners:\n"
-      "  - {name: r, listen: \"127.0.0.1:{port}\", pool: red, auth: required}\n"
-      "users:\n"
-      "  - {name: t, password_hash: \"" +
-      hash +
-      "\", namespace: \"t:\"}\n"
-      "pools:\n"
-      "  red: {protocol: redis, servers: [\"127.0.0.1:" +
-      std::to_string(server.port()) + ":1 r0\"]}\n");
+  testing::CachegateServer proxy(testing::tenant_redis_config(server.port(), {{"t", "t:"}}));
   REQUIRE(server.client()->call({"RPUSH", "t:list", "a"}) == ":1\r\n");
   REQUIRE(server.client()->call({"ZADD", "t:z", "1", "m"}) == ":1\r\n");
   REQUIRE(server.client()->call({"RPUSH", "list", "not-theirs"}) == ":1\r\n");
@@ -285,7 +264,7 @@ TEST_CASE("redis-cli: a user's namespace on blocking commands, and the keys thei
 
 TEST_CASE("A client that half-closes behind a blocking command is not blocked for",
           "[redis][blocking]") {
-  RedisCluster cluster(two_shards());
+  RedisCluster cluster(testing::redis_shards(2));
   const auto keys = cluster.keys_per_server(1, "half-");
   const std::string k = keys[0][0];
   {
@@ -307,14 +286,8 @@ TEST_CASE("A client that half-closes behind a blocking command is not blocked fo
 TEST_CASE("Blocking commands: long timeouts, options read in their places, no slow-log entry",
           "[redis][blocking]") {
   testing::RedisServer server;
-  testing::CachegateServer proxy(
-      "workers: 1\n"
-      "slow_log: {threshold: 100}\n"
-      "listeners:\n"
-      "  - {name: r, listen: \"127.0.0.1:{port}\", pool: red}\n"
-      "pools:\n"
-      "  red: {protocol: redis, timeout: 300, servers: [\"127.0.0.1:" +
-      std::to_string(server.port()) + ":1 r0\"]}\n");
+  testing::CachegateServer proxy(testing::single_redis_config(server.port(), "timeout: 300, ",
+                                                              "slow_log: {threshold: 100}\n"));
   Hiredis c(proxy.port()), pusher(proxy.port());
   // A timeout far beyond the pool's (Redis accepts it): the block outlives the pool's 300 ms.
   c.append({"BLPOP", "far", "2000000000"});
@@ -339,13 +312,7 @@ TEST_CASE("SIGTERM closes clients blocked in a command rather than waiting for t
           "[redis][blocking][operations]") {
   testing::RedisServer server;
   testing::CachegateServer proxy(
-      "workers: 1\n"
-      "drain_timeout: 20000\n"
-      "listeners:\n"
-      "  - {name: r, listen: \"127.0.0.1:{port}\", pool: red}\n"
-      "pools:\n"
-      "  red: {protocol: redis, servers: [\"127.0.0.1:" +
-      std::to_string(server.port()) + ":1 r0\"]}\n");
+      testing::single_redis_config(server.port(), "", "drain_timeout: 20000\n"));
   Hiredis c(proxy.port());
   c.append({"BLPOP", "queue", "0"});
   REQUIRE(redisBufferWrite(c.context(), nullptr) == REDIS_OK);

@@ -23,17 +23,8 @@ namespace {
 
 using testing::Hiredis;
 using testing::RedisCluster;
-using testing::RedisClusterOptions;
 using testing::resp_bulk;
 using testing::RespClient;
-
-RedisClusterOptions two_shards(std::vector<std::string> pool_keys = {}) {
-  RedisClusterOptions options;
-  options.servers = 2;
-  options.workers = 1;
-  options.pool_keys = std::move(pool_keys);
-  return options;
-}
 
 // A pub/sub frame: `type` '*' (RESP2) or '>' (RESP3 push), bulk strings, then a count if >= 0.
 std::string frame(char type, std::vector<std::string> bulks, long long count = -1) {
@@ -106,7 +97,7 @@ std::string pubsub_transcript(uint16_t port, const std::string& channel,
 
 TEST_CASE("A pub/sub session reads the same bytes through cachegate as from redis-server",
           "[redis][pubsub]") {
-  RedisCluster cluster(two_shards());
+  RedisCluster cluster(testing::redis_shards(2));
   testing::RedisServer reference;
   const auto keys = cluster.keys_per_server(1, "chan-");
   for (size_t s = 0; s < 2; ++s) {
@@ -151,7 +142,7 @@ TEST_CASE("A pub/sub session reads the same bytes through cachegate as from redi
 
 TEST_CASE("Channels are spread over the servers, patterns reach every server, PUBSUB is merged",
           "[redis][pubsub]") {
-  RedisCluster cluster(two_shards());
+  RedisCluster cluster(testing::redis_shards(2));
   const auto keys = cluster.keys_per_server(1, "spread-");
   const std::string c0 = keys[0][0], c1 = keys[1][0];
   RespClient sub(cluster.port()), psub(cluster.port()), pub(cluster.port());
@@ -198,7 +189,7 @@ TEST_CASE("Channels are spread over the servers, patterns reach every server, PU
 
 TEST_CASE("RESP3: confirmations and messages are pushes, and other commands work meanwhile",
           "[redis][pubsub][resp3]") {
-  RedisCluster cluster(two_shards());
+  RedisCluster cluster(testing::redis_shards(2));
   RespClient sub(cluster.port()), pub(cluster.port());
   const std::string hello = sub.call({"HELLO", "3"});
   REQUIRE(hello.rfind("%", 0) == 0);
@@ -223,7 +214,7 @@ TEST_CASE("RESP3: confirmations and messages are pushes, and other commands work
 
 TEST_CASE("hiredis and redis-cli subscribe and receive through cachegate",
           "[redis][pubsub][hiredis]") {
-  RedisCluster cluster(two_shards());
+  RedisCluster cluster(testing::redis_shards(2));
   testing::TempDir dir;
   const std::string log_path = dir.path() + "/redis-cli.out";
   testing::ChildProcess cli(
@@ -255,7 +246,7 @@ TEST_CASE("hiredis and redis-cli subscribe and receive through cachegate",
 
 TEST_CASE("A subscriber that leaves lets its server connections go, and a lost server closes it",
           "[redis][pubsub]") {
-  RedisCluster cluster(two_shards());
+  RedisCluster cluster(testing::redis_shards(2));
   const auto keys = cluster.keys_per_server(1, "leave-");
   const int before0 = cluster.connected_clients(0), before1 = cluster.connected_clients(1);
   {
@@ -287,7 +278,7 @@ TEST_CASE("A subscriber that leaves lets its server connections go, and a lost s
 
 TEST_CASE("Pub/sub refusals: transactions, the bound on connections", "[redis][pubsub]") {
   SECTION("the bound") {
-    RedisCluster cluster(two_shards({"dedicated_connections: 1"}));
+    RedisCluster cluster(testing::redis_shards(2, {"dedicated_connections: 1"}));
     RespClient first(cluster.port()), second(cluster.port());
     first.send({"PSUBSCRIBE", "a*"});
     CHECK(first.read() == frame('*', {"psubscribe", "a*"}, 1));
@@ -303,7 +294,7 @@ TEST_CASE("Pub/sub refusals: transactions, the bound on connections", "[redis][p
     CHECK(second.read() == frame('*', {"psubscribe", "b*"}, 1));
   }
   SECTION("inside MULTI") {
-    RedisCluster cluster(two_shards());
+    RedisCluster cluster(testing::redis_shards(2));
     RespClient c(cluster.port());
     CHECK(c.call({"MULTI"}) == "+OK\r\n");
     CHECK(c.call({"PUBLISH", "ch", "m"}) ==
@@ -317,14 +308,7 @@ TEST_CASE("Pub/sub refusals: transactions, the bound on connections", "[redis][p
 TEST_CASE("A reload closes subscribed connections, so that clients subscribe again under it",
           "[redis][pubsub][reload]") {
   testing::RedisServer server;
-  const std::string config =
-      "workers: 1\n"
-      "listeners:\n"
-      "  - {name: r, listen: \"127.0.0.1:{port}\", pool: red}\n"
-      "pools:\n"
-      "  red: {protocol: redis, servers: [\"127.0.0.1:" +
-      std::to_string(server.port()) + ":1 r0\"]}\n";
-  testing::CachegateServer proxy(config);
+  testing::CachegateServer proxy(testing::single_redis_config(server.port()));
   RespClient sub(proxy.port()), other(proxy.port());
   sub.send({"SUBSCRIBE", "news"});
   CHECK(sub.read() == frame('*', {"subscribe", "news"}, 1));
@@ -344,12 +328,7 @@ TEST_CASE("A server that refuses a subscription closes the client instead of a s
   REQUIRE(server.client()->call(
               {"ACL", "SETUSER", "cg", "on", ">pw", "~*", "+@all", "resetchannels"}) == "+OK\r\n");
   testing::CachegateServer proxy(
-      "workers: 1\n"
-      "listeners:\n"
-      "  - {name: r, listen: \"127.0.0.1:{port}\", pool: red}\n"
-      "pools:\n"
-      "  red: {protocol: redis, auth: {username: cg, password: pw}, servers: [\"127.0.0.1:" +
-      std::to_string(server.port()) + ":1 r0\"]}\n");
+      testing::single_redis_config(server.port(), "auth: {username: cg, password: pw}, "));
   RespClient c(proxy.port());
   CHECK(c.call({"HELLO", "3"}).rfind("%", 0) == 0);
   c.send({"SUBSCRIBE", "news"});
@@ -382,12 +361,7 @@ TEST_CASE("An idle connection of the other protocol makes room for a subscriber"
           "[redis][pubsub][resp3]") {
   testing::RedisServer server;
   testing::CachegateServer proxy(
-      "workers: 1\n"
-      "listeners:\n"
-      "  - {name: r, listen: \"127.0.0.1:{port}\", pool: red}\n"
-      "pools:\n"
-      "  red: {protocol: redis, dedicated_connections: 1, servers: [\"127.0.0.1:" +
-      std::to_string(server.port()) + ":1 r0\"]}\n");
+      testing::single_redis_config(server.port(), "dedicated_connections: 1, "));
   RespClient resp3(proxy.port()), resp2(proxy.port());
   CHECK(resp3.call({"HELLO", "3"}).rfind("%", 0) == 0);
   CHECK(resp3.call({"BLPOP", "k", "0.05"}) == "_\r\n");  // leaves an idle RESP3 connection
@@ -397,21 +371,8 @@ TEST_CASE("An idle connection of the other protocol makes room for a subscriber"
 
 TEST_CASE("Tenants with namespaces have channels of their own", "[redis][pubsub][namespace]") {
   testing::RedisServer server;
-  const std::string hash = testing::cheap_password_hash("pw");
   testing::CachegateServer proxy(
-      "workers: 1\n"
-      "listeners:\n"
-      "  - {name: r, listen: \"127.0.0.1:{port}\", pool: red, auth: required}\n"
-      "users:\n"
-      "  - {name: a, password_hash: \"" +
-      hash +
-      "\", namespace: \"a:\"}\n"
-      "  - {name: b, password_hash: \"" +
-      hash +
-      "\", namespace: \"b*\"}\n"
-      "pools:\n"
-      "  red: {protocol: redis, servers: [\"127.0.0.1:" +
-      std::to_string(server.port()) + ":1 r0\"]}\n");
+      testing::tenant_redis_config(server.port(), {{"a", "a:"}, {"b", "b*"}}));
   RespClient a(proxy.port()), a_pattern(proxy.port()), b(proxy.port()), b_pattern(proxy.port()),
       publisher(proxy.port());
   for (RespClient* c : {&a, &a_pattern, &publisher})

@@ -20,22 +20,13 @@ namespace {
 
 using testing::Hiredis;
 using testing::RedisCluster;
-using testing::RedisClusterOptions;
-
-RedisClusterOptions two_shards(std::vector<std::string> pool_keys = {}) {
-  RedisClusterOptions options;
-  options.servers = 2;
-  options.workers = 1;
-  options.pool_keys = std::move(pool_keys);
-  return options;
-}
 
 std::string direct_get(RedisCluster& cluster, const std::string& key) {
   return cluster.direct(cluster.holder(key))->call({"GET", key});
 }
 
 TEST_CASE("hiredis: MULTI … EXEC runs on the keys' server, atomically", "[redis][transactions]") {
-  RedisCluster cluster(two_shards());
+  RedisCluster cluster(testing::redis_shards(2));
   const auto keys = cluster.keys_per_server(2, "tx-");
   Hiredis c(cluster.port());
   const std::string a = keys[0][0], b = keys[0][1];
@@ -54,7 +45,7 @@ TEST_CASE("hiredis: MULTI … EXEC runs on the keys' server, atomically", "[redi
 
 TEST_CASE("hiredis: a key on another server inside MULTI gets CROSSSLOT and EXEC aborts",
           "[redis][transactions]") {
-  RedisCluster cluster(two_shards());
+  RedisCluster cluster(testing::redis_shards(2));
   const auto keys = cluster.keys_per_server(1, "cross-");
   Hiredis c(cluster.port());
   for (const auto& group : keys)
@@ -80,7 +71,7 @@ TEST_CASE("hiredis: a key on another server inside MULTI gets CROSSSLOT and EXEC
 
 TEST_CASE("hiredis: WATCH sees a change made by another client, and EXEC returns nil",
           "[redis][transactions]") {
-  RedisCluster cluster(two_shards());
+  RedisCluster cluster(testing::redis_shards(2));
   const auto keys = cluster.keys_per_server(1, "watch-");
   const std::string k = keys[0][0];
   Hiredis c(cluster.port()), other(cluster.port());
@@ -113,7 +104,7 @@ TEST_CASE("hiredis: WATCH sees a change made by another client, and EXEC returns
 }
 
 TEST_CASE("Transaction errors are Redis's own", "[redis][transactions]") {
-  RedisCluster cluster(two_shards());
+  RedisCluster cluster(testing::redis_shards(2));
   Hiredis c(cluster.port());
   CHECK(c.call({"EXEC"}) == "err:ERR EXEC without MULTI");
   CHECK(c.call({"DISCARD"}) == "err:ERR DISCARD without MULTI");
@@ -139,7 +130,7 @@ TEST_CASE(
     "A client that disconnects mid-transaction releases its server connection at once and "
     "nothing it queued runs",
     "[redis][transactions]") {
-  RedisCluster cluster(two_shards());
+  RedisCluster cluster(testing::redis_shards(2));
   const auto keys = cluster.keys_per_server(1, "gone-");
   const std::string k = keys[0][0];
   REQUIRE(Hiredis(cluster.port()).call({"SET", k, "probe"}) == "status:OK");
@@ -166,7 +157,7 @@ TEST_CASE(
 
 TEST_CASE("Dedicated connections are bounded per server and reused once a transaction ends",
           "[redis][transactions]") {
-  RedisCluster cluster(two_shards({"dedicated_connections: 1"}));
+  RedisCluster cluster(testing::redis_shards(2, {"dedicated_connections: 1"}));
   const auto keys = cluster.keys_per_server(1, "bound-");
   const std::string k = keys[0][0];
   Hiredis first(cluster.port()), second(cluster.port());
@@ -190,18 +181,7 @@ TEST_CASE("Dedicated connections are bounded per server and reused once a transa
 TEST_CASE("redis-cli: a transaction typed at the prompt, and a user's namespace inside it",
           "[redis][transactions]") {
   testing::RedisServer server;
-  const std::string hash = testing::cheap_password_hash("pw");
-  testing::CachegateServer proxy(
-      "workers: 1\n"
-      "listeners:\n"
-      "  - {name: r, listen: \"127.0.0.1:{port}\", pool: red, auth: required}\n"
-      "users:\n"
-      "  - {name: t, password_hash: \"" +
-      hash +
-      "\", namespace: \"t:\"}\n"
-      "pools:\n"
-      "  red: {protocol: redis, servers: [\"127.0.0.1:" +
-      std::to_string(server.port()) + ":1 r0\"]}\n");
+  testing::CachegateServer proxy(testing::tenant_redis_config(server.port(), {{"t", "t:"}}));
   std::string out;
   const int rc = testing::run_command(
       {"sh", "-c",

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/password.h"
@@ -17,6 +18,23 @@ namespace cachegate::testing {
 inline std::string cheap_password_hash(const std::string& password) {
   return config::hash_password(password, config::PasswordScheme::kPbkdf2Sha256,
                                config::PasswordCost{config::kMinPbkdf2Iterations});
+}
+
+// cachegate in front of one redis-server on `server_port`: a listener `r` that requires a login,
+// and each user of `tenants` ({name, namespace}) with the password "pw".
+inline std::string tenant_redis_config(
+    uint16_t server_port, const std::vector<std::pair<std::string, std::string>>& tenants) {
+  const std::string hash = cheap_password_hash("pw");
+  std::string y =
+      "workers: 1\n"
+      "listeners:\n"
+      "  - {name: r, listen: \"127.0.0.1:{port}\", pool: red, auth: required}\n"
+      "users:\n";
+  for (const auto& [name, ns] : tenants)
+    y += "  - {name: " + name + ", password_hash: \"" + hash + "\", namespace: \"" + ns + "\"}\n";
+  return y +
+         "pools:\n  red: {protocol: redis, servers: [\"127.0.0.1:" + std::to_string(server_port) +
+         ":1 r0\"]}\n";
 }
 
 // A `pools:` entry named `name` over 127.0.0.1 servers on `ports` (named <prefix>0, <prefix>1,

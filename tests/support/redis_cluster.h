@@ -96,6 +96,29 @@ struct RedisClusterOptions {
   std::vector<std::string> server_args;
 };
 
+// cachegate (one worker) in front of one redis-server on `port`: listener `r` on pool `red`.
+// `pool_options` go inside the pool's map ("timeout: 300, "), `top` lines before `listeners:`.
+inline std::string single_redis_config(uint16_t port, const std::string& pool_options = "",
+                                       const std::string& top = "") {
+  return "workers: 1\n" + top +
+         "listeners:\n"
+         "  - {name: r, listen: \"127.0.0.1:{port}\", pool: red}\n"
+         "pools:\n"
+         "  red: {protocol: redis, " +
+         pool_options + "servers: [\"127.0.0.1:" + std::to_string(port) + ":1 r0\"]}\n";
+}
+
+// `servers` shards behind one worker, with further pool keys ("dedicated_connections: 1").
+inline RedisClusterOptions redis_shards(size_t servers, std::vector<std::string> pool_keys = {},
+                                        int timeout_ms = 1000) {
+  RedisClusterOptions options;
+  options.servers = servers;
+  options.workers = 1;
+  options.timeout_ms = timeout_ms;
+  options.pool_keys = std::move(pool_keys);
+  return options;
+}
+
 // The cachegate YAML for `options` in front of redis-servers on `ports`.
 inline std::string redis_cluster_config(const RedisClusterOptions& options,
                                         const std::vector<uint16_t>& ports) {

@@ -547,6 +547,21 @@ TEST_CASE("SCRIPT EXISTS: 1 only where every server has the script", "[resp-fano
             .error);
 }
 
+TEST_CASE("PUBSUB NUMSUB: each channel's counts summed over the servers", "[resp-fanout][pool]") {
+  const auto r = run_pool(
+      {"*4\r\n$1\r\na\r\n:2\r\n$1\r\nb\r\n:0\r\n", "*4\r\n$1\r\na\r\n:0\r\n$1\r\nb\r\n:3\r\n"},
+      command({"PUBSUB", "NUMSUB", "a", "b"}), RespMerge::kSumCounts);
+  CHECK(r.reply == "*4\r\n$1\r\na\r\n:2\r\n$1\r\nb\r\n:3\r\n");
+  CHECK_FALSE(r.error);
+  // Servers that disagree on the length, or a count that is not an integer: unexpected.
+  CHECK(run_pool({"*2\r\n$1\r\na\r\n:1\r\n", "*0\r\n"}, command({"PUBSUB", "NUMSUB", "a"}),
+                 RespMerge::kSumCounts)
+            .error);
+  CHECK(run_pool({"*2\r\n$1\r\na\r\n$1\r\nx\r\n", "*2\r\n$1\r\na\r\n:1\r\n"},
+                 command({"PUBSUB", "NUMSUB", "a"}), RespMerge::kSumCounts)
+            .error);
+}
+
 TEST_CASE("RANDOMKEY: the first server that has a key", "[resp-fanout][pool]") {
   CHECK(run_pool({"$-1\r\n", "$3\r\nfoo\r\n", "$3\r\nbar\r\n"}, command({"RANDOMKEY"}),
                  RespMerge::kFirstNonNull)
