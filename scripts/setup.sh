@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev libssl-dev libyaml-cpp-dev libhiredis-dev libmemcached-dev catch2
   memcached redis-server redis-tools nutcracker libmemcached-tools openssl
   curl prometheus
+  golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev yamllint
 )
 
 missing=()
