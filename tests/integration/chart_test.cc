@@ -212,6 +212,46 @@ TEST_CASE("chart: sidecar mode renders the configuration and secrets only", "[ch
   CHECK(check_config(r, root) == "");
 }
 
+TEST_CASE("chart: the sidecar templates put cachegate into an application's pod", "[chart]") {
+  // The chart as an application's chart would use it: its named templates in a pod of its own.
+  testing::TempDir dir;
+  REQUIRE(testing::run_command({"cp", "-r", kChart, dir.path() + "/cachegate"}, nullptr) == 0);
+  dir.write_file("cachegate/templates/zz-app.yaml",
+                 "apiVersion: v1\n"
+                 "kind: Pod\n"
+                 "metadata:\n"
+                 "  name: app\n"
+                 "spec:\n"
+                 "  containers:\n"
+                 "    - name: app\n"
+                 "      image: example/app\n"
+                 "    {{- include \"cachegate.sidecar.container\" . | nindent 4 }}\n"
+                 "  volumes:\n"
+                 "    {{- include \"cachegate.sidecar.volumes\" . | nindent 4 }}\n");
+  std::string text;
+  REQUIRE(testing::run_command({CHART_RENDER_BINARY, "--release", "cache", "-f",
+                                kChart + "/examples/sidecar.yaml", dir.path() + "/cachegate"},
+                               &text) == 0);
+  YAML::Node pod;
+  for (const YAML::Node& doc : YAML::LoadAll(text))
+    if (doc.IsMap() && doc["kind"].as<std::string>() == "Pod") pod = doc;
+  REQUIRE(pod);
+  REQUIRE(pod["spec"]["containers"].size() == 2);
+  const YAML::Node c = cachegate_container(pod["spec"]);
+  CHECK(c["args"][1].as<std::string>() == "/etc/cachegate/config/cachegate.yaml");
+  CHECK(c["ports"][1]["containerPort"].as<int>() == 6379);
+  CHECK(c["readinessProbe"]["httpGet"]["path"].as<std::string>() == "/readyz");
+  std::map<std::string, std::string> volumes;
+  for (const auto& v : pod["spec"]["volumes"])
+    volumes[v["name"].as<std::string>()] = v["configMap"]
+                                               ? v["configMap"]["name"].as<std::string>()
+                                               : v["secret"]["secretName"].as<std::string>();
+  CHECK(volumes["cachegate-config"] == "cache-cachegate");
+  CHECK(volumes["cachegate-secrets"] == "cache-cachegate");
+  for (const auto& m : c["volumeMounts"])
+    CHECK(volumes.count(m["name"].as<std::string>()) == 1);
+}
+
 TEST_CASE("chart: the legacy memcached example carries TLS, users, a certificate and monitoring",
           "[chart]") {
   const Rendered r = render({"-f", kChart + "/examples/legacy-memcached-tls.yaml"});
