@@ -189,13 +189,20 @@ bool append_key_list(const Value& list, std::string_view prefix, std::string_vie
 
 }  // namespace
 
-bool strip_reply_keys(std::string_view reply, KeyReply kind, std::string_view prefix,
-                      std::string& out, std::string_view replacement) {
+namespace {
+
+bool rewrite_reply_keys(std::string_view reply, KeyReply kind, std::string_view prefix,
+                        std::string& out, std::string_view replacement) {
   size_t at = 0;
   Value top;
   if (kind == KeyReply::kNone || !read_value(reply, at, top) || !top.is_aggregate() ||
       top.is_null())
     return false;
+  // Only the aggregate each reply is made of: anything else (a server's odd answer) is left as
+  // it is rather than rebuilt with a header of another type.
+  const bool expected = top.type == '*' || (kind == KeyReply::kKeyList && top.type == '~') ||
+                        (kind == KeyReply::kStreams && top.type == '%');
+  if (!expected) return false;
   size_t pos = children_start(top);
   Value first, second;
   switch (kind) {
@@ -246,6 +253,26 @@ bool strip_reply_keys(std::string_view reply, KeyReply kind, std::string_view pr
     }
   }
   return false;
+}
+
+}  // namespace
+
+bool strip_reply_keys(std::string_view reply, KeyReply kind, std::string_view prefix,
+                      std::string& out, std::string_view replacement) {
+  const size_t start = out.size();
+  if (!rewrite_reply_keys(reply, kind, prefix, out, replacement)) return false;
+  // The rewrite reads the reply element by element; what it writes must be one whole reply as
+  // the framer that accepted the original sees it. A server's malformed reply that the two read
+  // differently (a bare CR inside a line) goes to the client as it came (found by fuzzing).
+  ReplyFramer framer(UINT64_MAX);
+  ReplyFrame frame;
+  const std::string_view written(out.data() + start, out.size() - start);
+  if (framer.frame(written.data(), written.size(), frame) != ParseStatus::kOk ||
+      frame.length != written.size()) {
+    out.resize(start);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace resp

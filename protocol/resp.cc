@@ -166,9 +166,12 @@ ParseStatus RequestParser::parse(const char* data, size_t size, Request& out) {
 }
 
 ParseStatus RequestParser::parse_multibulk(const char* data, size_t size, Request& out) {
-  // Lines are found by their '\r' and the '\n' after it is assumed, as redis does.
+  // Lines are found by their '\r' and the '\n' after it is assumed, as redis does. Only the
+  // first max_inline + 1 bytes are looked at: a longer line is refused whether or not its end has
+  // arrived, so the outcome does not depend on how the bytes were split.
   auto find_cr = [&](size_t from) -> const char* {
-    return static_cast<const char*>(std::memchr(data + from, '\r', size - from));
+    const size_t scan = std::min(size - from, static_cast<size_t>(limits_.max_inline) + 1);
+    return static_cast<const char*>(std::memchr(data + from, '\r', scan));
   };
   if (expected_ < 0) {
     const char* cr = find_cr(0);
@@ -235,7 +238,10 @@ ParseStatus RequestParser::parse_multibulk(const char* data, size_t size, Reques
 }
 
 ParseStatus RequestParser::parse_inline(const char* data, size_t size, Request& out) {
-  const char* nl = static_cast<const char*>(std::memchr(data, '\n', size));
+  // A line longer than max_inline is refused whether or not its end has arrived yet (redis-server
+  // refuses it only when it has not, so the outcome would depend on how the bytes were split).
+  const size_t scan = std::min(size, static_cast<size_t>(limits_.max_inline) + 1);
+  const char* nl = static_cast<const char*>(std::memchr(data, '\n', scan));
   if (nl == nullptr) {
     if (size > limits_.max_inline) return fail("Protocol error: too big inline request");
     return ParseStatus::kNeedMore;

@@ -9,6 +9,7 @@ packages=(
   memcached redis-server redis-tools nutcracker libmemcached-tools openssl
   curl prometheus
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev yamllint
+  clang libclang-rt-14-dev
 )
 
 missing=()
