@@ -16,6 +16,15 @@ namespace cachegate::proxy {
 
 namespace {
 
+// A metric family read from one field of a figures struct: its name, type, help and field.
+template <class Field>
+struct Family {
+  const char* name;
+  const char* type;
+  const char* help;
+  Field field;
+};
+
 using backends::LatencyHistogram;
 
 std::string_view failure_name(size_t kind) {
@@ -250,13 +259,7 @@ std::string render_metrics(const AdminState& state, const Registry& registry) {
 
   // Listeners.
   const auto listeners = listener_figures(registry);
-  struct ListenerFamily {
-    const char* name;
-    const char* type;
-    const char* help;
-    uint64_t ListenerFigures::*field;
-  };
-  const ListenerFamily listener_families[] = {
+  const Family<uint64_t ListenerFigures::*> listener_families[] = {
       {"cachegate_listener_connections", "gauge", "Open client connections.",
        &ListenerFigures::open},
       {"cachegate_listener_connections_accepted_total", "counter", "Client connections accepted.",
@@ -317,13 +320,7 @@ std::string render_metrics(const AdminState& state, const Registry& registry) {
     return Labels{
         {"pool", f.pool}, {"server", f.server}, {"address", f.host + ":" + std::to_string(f.port)}};
   };
-  struct ServerFamily {
-    const char* name;
-    const char* type;
-    const char* help;
-    uint64_t ServerFigures::*field;
-  };
-  const ServerFamily server_families[] = {
+  const Family<uint64_t ServerFigures::*> server_families[] = {
       {"cachegate_server_requests_total", "counter", "Requests sent to the server.",
        &ServerFigures::requests},
       {"cachegate_server_replies_total", "counter", "Replies read from the server.",
@@ -369,14 +366,8 @@ std::string render_metrics(const AdminState& state, const Registry& registry) {
     m.sample("cachegate_server_ejected", server_labels(f), f.ejected_in_workers);
 
   // Routes.
-  struct RouteFamily {
-    const char* name;
-    const char* type;
-    const char* help;
-    std::atomic<uint64_t> routing::RouteCounters::*field;
-  };
   using routing::RouteCounters;
-  const RouteFamily route_families[] = {
+  const Family<std::atomic<uint64_t> RouteCounters::*> route_families[] = {
       {"cachegate_route_requests_total", "counter",
        "Requests through a rule that is not a plain pool.", &RouteCounters::routed},
       {"cachegate_route_replica_failures_total", "counter",

@@ -1033,14 +1033,19 @@ bool RedisSession::keys_target(routing::Pool*& pool, uint32_t& server,
   return true;
 }
 
+std::string RedisSession::no_connection_free(std::string_view use, routing::Pool& pool,
+                                             uint32_t server) const {
+  return "ERR cachegate: no connection free for " + std::string(use) + " on server '" +
+         std::string(pool.server(server).name()) + "' (pools." + pool.config().name +
+         ".dedicated_connections)";
+}
+
 bool RedisSession::pin(routing::Pool& pool, uint32_t server) {
   auto backend = backend_server(pool, server);
   const bool resp3 = protocol_ >= 3;
   auto connection = backend ? backend->acquire_dedicated(resp3) : nullptr;
   if (!connection) {
-    reply_error("ERR cachegate: no connection free for a transaction on server '" +
-                std::string(pool.server(server).name()) + "' (pools." + pool.config().name +
-                ".dedicated_connections)");
+    reply_error(no_connection_free("a transaction", pool, server));
     return false;
   }
   pinned_server_ = std::move(backend);
@@ -1152,10 +1157,7 @@ void RedisSession::route_blocking(const redis::CommandInfo& command) {
   auto backend = backend_server(*pool, server);
   const bool resp3 = protocol_ >= 3;
   auto connection = backend ? backend->acquire_dedicated(resp3) : nullptr;
-  if (!connection)
-    return reply_error("ERR cachegate: no connection free for a blocking command on server '" +
-                       std::string(pool->server(server).name()) + "' (pools." +
-                       pool->config().name + ".dedicated_connections)");
+  if (!connection) return reply_error(no_connection_free("a blocking command", *pool, server));
   // The server answers when the block ends: allow it that long, and the pool's timeout on top.
   const int64_t block = block_milliseconds(command.name);
   std::chrono::milliseconds timeout(0);  // a timeout the server refuses: answered at once
@@ -1279,19 +1281,15 @@ void RedisSession::route_wait() {
   routing::Pool& pool = *route_of("", config::RouteOp::kWrite).pool;
   std::vector<WaitCall::Part> parts;
   for (uint32_t s = 0; s < pool.size(); ++s) {
-    if (!pool.server(s).available()) {
-      for (auto& part : parts)
-        part.server->release_dedicated(std::move(part.connection), false, true);
-      return reply_local(failure_reply(routing::Failure::kUnavailable));
-    }
-    auto backend = backend_server(pool, s);
+    auto backend = pool.server(s).available() ? backend_server(pool, s) : nullptr;
     auto connection = backend ? backend->acquire_dedicated(false) : nullptr;
     if (!connection) {
+      // The connections taken already go back unused.
       for (auto& part : parts)
         part.server->release_dedicated(std::move(part.connection), false, true);
-      return reply_error("ERR cachegate: no connection free for WAIT on server '" +
-                         std::string(pool.server(s).name()) + "' (pools." + pool.config().name +
-                         ".dedicated_connections)");
+      if (!pool.server(s).available())
+        return reply_local(failure_reply(routing::Failure::kUnavailable));
+      return reply_error(no_connection_free("WAIT", pool, s));
     }
     parts.push_back(WaitCall::Part{std::move(backend), std::move(connection)});
   }
@@ -1394,10 +1392,7 @@ bool RedisSession::take_subscribers(routing::Pool& pool, const std::vector<uint3
     // RESP3 client gets them with the push type.
     auto connection = backend ? backend->acquire_dedicated(false) : nullptr;
     if (!connection) {
-      if (refusal.empty())
-        refusal = "ERR cachegate: no connection free for subscriptions on server '" +
-                  std::string(pool.server(server).name()) + "' (pools." + pool.config().name +
-                  ".dedicated_connections)";
+      if (refusal.empty()) refusal = no_connection_free("subscriptions", pool, server);
       // Connections taken for this request alone go back.
       for (size_t i = subscribers_.size(); i-- > 0;)
         if (subscribers_[i].subscriptions == 0) drop_subscriber(subscribers_[i].server);
@@ -1491,7 +1486,7 @@ void RedisSession::route_subscribe(const redis::CommandInfo& command) {
     std::vector<uint32_t> needed;
     for (size_t i = 1; i < argc_; ++i) {
       if (kind != Subscription::kPattern) {
-        const auto known = subscribed.find(std::string(args_[i]));
+        const auto known = subscribed.find(args_[i]);
         server_of[i] = known != subscribed.end() ? known->second
                                                  : pool.server_for(server_channel(kind, args_[i]));
       }
@@ -1585,9 +1580,7 @@ void RedisSession::on_push(std::string_view frame, bool error) {
         frame.size() > 3 ? frame.substr(1, std::min<size_t>(frame.size() - 3, 200)) : frame;
     log(LogLevel::kWarning, "client ", id(), ": a server refused a subscription (", text,
         "); closing the client");
-    for (auto& set : subscribed_)
-      set.clear();
-    return close_when_done();
+    return close_subscriber();
   }
   // Messages are relayed; the servers' confirmations are not (the client had ours).
   size_t at = 0;
@@ -1596,7 +1589,7 @@ void RedisSession::on_push(std::string_view frame, bool error) {
   size_t pos = resp::children_start(top);
   if (!resp::read_value(top.raw, pos, type) || !resp::read_value(top.raw, pos, name)) return;
   const std::string_view kind = type.payload;
-  const std::map<std::string, uint32_t>* subscribed = nullptr;
+  const Subscriptions* subscribed = nullptr;
   if (kind == "message") {
     subscribed = &subscribed_[0];
   } else if (kind == "pmessage") {
@@ -1609,7 +1602,7 @@ void RedisSession::on_push(std::string_view frame, bool error) {
   const std::string_view ns = key_namespace();
   if (ns.empty()) {
     // One already unsubscribed from (its UNSUBSCRIBE crossed the message) is not delivered.
-    if (subscribed->find(std::string(name.payload)) == subscribed->end()) return;
+    if (subscribed->find(name.payload) == subscribed->end()) return;
     if (protocol_ < 3) return reply_local(frame);
     scratch_.assign(frame);
     scratch_[0] = '>';
@@ -1621,7 +1614,7 @@ void RedisSession::on_push(std::string_view frame, bool error) {
   const std::string_view prefix = kind == "pmessage" ? std::string_view(escaped) : ns;
   if (!name.payload.starts_with(prefix)) return;
   const std::string_view own = name.payload.substr(prefix.size());
-  if (subscribed->find(std::string(own)) == subscribed->end()) return;
+  if (subscribed->find(own) == subscribed->end()) return;
   scratch_.clear();
   scratch_ += protocol_ >= 3 ? '>' : '*';
   scratch_ += std::to_string(top.count) + "\r\n";
@@ -1640,7 +1633,11 @@ void RedisSession::on_subscriber_lost(routing::Failure failure) {
   if (closed()) return;
   log(LogLevel::kInfo, "client ", id(), ": a subscribed server connection was lost (",
       routing::failure_text(failure), "); closing the client so that it subscribes again");
-  // Its connection is gone already; the others go with the client.
+  close_subscriber();
+}
+
+void RedisSession::close_subscriber() {
+  // Nothing more is relayed; its connections go with the client.
   for (auto& set : subscribed_)
     set.clear();
   close_when_done();

@@ -76,6 +76,9 @@ class RedisSession final : public ClientSession {
   // (`rule_error` says why that cannot be).
   bool keys_target(routing::Pool*& pool, uint32_t& server, std::string_view rule_error);
   bool pin(routing::Pool& pool, uint32_t server);
+  // The error for a request that needs a connection of its own (`use`) when the pool's
+  // dedicated_connections to `server` are all taken.
+  std::string no_connection_free(std::string_view use, routing::Pool& pool, uint32_t server) const;
   // Whether the pinned connection was reset since it was taken (its server state is gone).
   bool pin_lost() const { return pinned_ && pinned_->resets() != pinned_resets_; }
   void send_pinned();
@@ -124,6 +127,9 @@ class RedisSession final : public ClientSession {
   void unsubscribe_all();
   void on_push(std::string_view frame, bool error);
   void on_subscriber_lost(routing::Failure failure);
+  // Its subscriptions cannot be kept (a lost connection, a refusal): closed, so that the client
+  // subscribes again.
+  void close_subscriber();
   class PushRelay;
 
   void on_close() override;
@@ -198,7 +204,9 @@ class RedisSession final : public ClientSession {
   routing::Ref<WaitCall> wait_;  // the WAIT in flight
 
   // By Subscription: each channel with the server it was subscribed on (patterns: on every one).
-  std::map<std::string, uint32_t> subscribed_[3];
+  // (std::less<>: messages are looked up by the channel's bytes, without a copy.)
+  using Subscriptions = std::map<std::string, uint32_t, std::less<>>;
+  Subscriptions subscribed_[3];
   struct Subscriber {
     uint32_t server = 0;
     uint32_t subscriptions = 0;  // channels there, and every pattern
