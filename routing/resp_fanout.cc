@@ -1,5 +1,6 @@
 #include "routing/resp_fanout.h"
 
+#include <algorithm>
 #include <charconv>
 #include <map>
 
@@ -35,13 +36,15 @@ bool integer_of(std::string_view reply, int64_t& out) {
   return ec == std::errc() && p == v.payload.data() + v.payload.size();
 }
 
-// The elements of an aggregate reply, as raw views.
+// The elements of an aggregate reply, as raw views: of a RESP3 map, whose count is of pairs, its
+// keys and values both (as RESP2 sends a map: one flat array).
 bool elements_of(std::string_view reply, std::vector<std::string_view>& out) {
   size_t pos = 0;
   resp::Value top;
   if (!resp::read_value(reply, pos, top) || !top.is_aggregate() || top.count < 0) return false;
+  const int64_t count = top.type == '%' ? top.count * 2 : top.count;
   size_t child = resp::children_start(top);
-  for (int64_t i = 0; i < top.count; ++i) {
+  for (int64_t i = 0; i < count; ++i) {
     resp::Value v;
     if (!resp::read_value(top.raw, child, v)) return false;
     out.push_back(v.raw);
@@ -59,11 +62,38 @@ std::string_view info_text(std::string_view reply) {
   return text;
 }
 
+// One "dbN:keys=…,expires=…,avg_ttl=…" line; false for a line that is not one (INFO is text
+// meant for people: a line cachegate cannot read is left out of the sums, not trusted).
+bool read_keyspace_line(std::string_view line, int& db, uint64_t& keys, uint64_t& expires,
+                        uint64_t& avg_ttl) {
+  const size_t colon = line.find(':');
+  if (!line.starts_with("db") || colon == std::string_view::npos) return false;
+  auto [end, ec] = std::from_chars(line.data() + 2, line.data() + colon, db);
+  if (ec != std::errc() || end != line.data() + colon) return false;
+  keys = expires = avg_ttl = 0;
+  auto field = [&](std::string_view name, uint64_t& v) {
+    size_t p = line.find(name, colon);
+    if (p != std::string_view::npos)
+      std::from_chars(line.data() + p + name.size(), line.data() + line.size(), v);
+  };
+  field("keys=", keys);
+  field("expires=", expires);
+  field("avg_ttl=", avg_ttl);
+  return true;
+}
+
+uint64_t add_saturating(uint64_t a, uint64_t b) {
+  uint64_t sum;
+  return __builtin_add_overflow(a, b, &sum) ? UINT64_MAX : sum;
+}
+
 // Sums "dbN:keys=…,expires=…,avg_ttl=…" lines of every server's Keyspace section.
 std::string merge_keyspace(const std::vector<std::string>& replies) {
   struct Db {
     uint64_t keys = 0, expires = 0;
-    long double ttl_weighted = 0;
+    // avg_ttl weighted by each server's keys with an expiry, in long double: sums of products of
+    // two 64-bit numbers do not fit 64 bits.
+    long double ttl_weighted = 0, weight = 0;
   };
   std::map<int, Db> dbs;
   for (const auto& reply : replies) {
@@ -78,30 +108,23 @@ std::string merge_keyspace(const std::vector<std::string>& replies) {
           text.substr(line_start + 1, end == std::string_view::npos ? end : end - line_start - 1);
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       if (line.empty() || line[0] == '#') break;
-      if (line.substr(0, 2) == "db") {
-        int db = 0;
-        uint64_t keys = 0, expires = 0, avg_ttl = 0;
-        const size_t colon = line.find(':');
-        std::from_chars(line.data() + 2, line.data() + colon, db);
-        auto field = [&](std::string_view name, uint64_t& v) {
-          size_t p = line.find(name);
-          if (p != std::string_view::npos)
-            std::from_chars(line.data() + p + name.size(), line.data() + line.size(), v);
-        };
-        field("keys=", keys);
-        field("expires=", expires);
-        field("avg_ttl=", avg_ttl);
+      int db = 0;
+      uint64_t keys = 0, expires = 0, avg_ttl = 0;
+      if (read_keyspace_line(line, db, keys, expires, avg_ttl)) {
         Db& d = dbs[db];
-        d.keys += keys;
-        d.expires += expires;
+        d.keys = add_saturating(d.keys, keys);
+        d.expires = add_saturating(d.expires, expires);
         d.ttl_weighted += static_cast<long double>(avg_ttl) * expires;
+        d.weight += expires;
       }
       line_start = end;
     }
   }
   std::string out = "# Keyspace\r\n";
   for (const auto& [db, d] : dbs) {
-    const uint64_t ttl = d.expires ? static_cast<uint64_t>(d.ttl_weighted / d.expires) : 0;
+    // A weighted mean of 64-bit values, but rounding may carry it just past the largest.
+    const long double mean = d.weight > 0 ? d.ttl_weighted / d.weight : 0;
+    const uint64_t ttl = mean >= 18446744073709551615.0L ? UINT64_MAX : static_cast<uint64_t>(mean);
     out += "db" + std::to_string(db) + ":keys=" + std::to_string(d.keys) +
            ",expires=" + std::to_string(d.expires) + ",avg_ttl=" + std::to_string(ttl) + "\r\n";
   }
@@ -237,23 +260,26 @@ void RespFanout::merge_into(std::string& out) {
         elements[p].clear();
         if (!elements_of(part_replies_[p], elements[p])) return bad_reply();
       }
+      // One value per key each part was asked for: a part with more or fewer did not answer
+      // what it was asked, and none of its values can be trusted.
       std::vector<size_t> next(parts, 0);
+      for (uint32_t part : part_of_key_)
+        ++next[part];
+      for (size_t p = 0; p < parts; ++p)
+        if (next[p] != elements[p].size()) return bad_reply();
+      std::fill(next.begin(), next.end(), 0);
       resp::append_array(out, part_of_key_.size());
-      for (uint32_t part : part_of_key_) {
-        if (next[part] >= elements[part].size()) {
-          out.clear();
-          return bad_reply();
-        }
+      for (uint32_t part : part_of_key_)
         out.append(elements[part][next[part]++]);
-      }
       return;
     }
     case RespMerge::kSumIntegers: {
+      // Counts of keys never come near 2^63: a sum past it means the replies are no counts.
       int64_t total = 0;
       for (size_t p = 0; p < parts; ++p) {
         int64_t v;
-        if (!integer_of(part_replies_[p], v)) return bad_reply();
-        total += v;
+        if (!integer_of(part_replies_[p], v) || __builtin_add_overflow(total, v, &total))
+          return bad_reply();
       }
       resp::append_integer(out, total);
       return;
@@ -307,11 +333,10 @@ void RespFanout::merge_into(std::string& out) {
         int64_t total = 0;
         for (size_t p = 0; p < parts; ++p) {
           int64_t v;
-          if (!integer_of(elements[p][i], v)) {
+          if (!integer_of(elements[p][i], v) || __builtin_add_overflow(total, v, &total)) {
             out.clear();
             return bad_reply();
           }
-          total += v;
         }
         resp::append_integer(out, total);
       }
@@ -433,16 +458,20 @@ void ScanRequest::on_reply(uint32_t, std::string_view reply, bool error) {
   resp::Value top, cursor, keys;
   size_t child = 0;
   uint64_t next = 0;
-  bool ok = resp::read_value(reply, pos, top) && top.is_aggregate() && top.count == 2;
+  bool ok = resp::read_value(reply, pos, top) && top.type == '*' && top.count == 2;
   if (ok) {
     child = resp::children_start(top);
     ok = resp::read_value(top.raw, child, cursor) && resp::read_value(top.raw, child, keys);
   }
   if (ok) {
-    auto [p, ec] =
-        std::from_chars(cursor.payload.data(), cursor.payload.data() + cursor.payload.size(), next);
-    ok = ec == std::errc();
+    const char* end = cursor.payload.data() + cursor.payload.size();
+    auto [p, ec] = std::from_chars(cursor.payload.data(), end, next);
+    ok = ec == std::errc() && p == end;
   }
+  // The client's cursor carries the server's above the server index: a server cursor with any of
+  // the top bits set would come back as another one (or as 0, ending the iteration early).
+  const int bits = scan_server_bits(servers_);
+  if (ok && bits > 0 && (next >> (64 - bits)) != 0) ok = false;
   if (!ok) {
     rewritten_.clear();
     resp::append_error(rewritten_, "ERR cachegate: a server sent an unexpected SCAN reply");

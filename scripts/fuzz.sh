@@ -24,7 +24,7 @@ while (($#)); do
   esac
 done
 if ((${#targets[@]} == 0)); then
-  targets=(memcache_request resp_request reply_framer config)
+  targets=(memcache_request resp_request reply_framer reply_merger config)
 fi
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \

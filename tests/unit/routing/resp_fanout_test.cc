@@ -454,8 +454,17 @@ TEST_CASE("an unexpected reply from a part becomes an error", "[resp-fanout]") {
     fleet.answer_all_with({"+OK\r\n", "*1\r\n$1\r\ny\r\n"});
     start_keyed(fleet, keyed("MGET", {"a", "b"}, {0, 1}), RespMerge::kValuesInKeyOrder, *client, 1);
   }
+  SECTION("MGET answered with more values than keys") {
+    // The extra value says the reply is not the answer to what was asked: none of it is used.
+    fleet.answer_all_with({"*2\r\n$1\r\nx\r\n$1\r\nz\r\n", "*1\r\n$1\r\ny\r\n"});
+    start_keyed(fleet, keyed("MGET", {"a", "b"}, {0, 1}), RespMerge::kValuesInKeyOrder, *client, 1);
+  }
   SECTION("DEL answered with a non-integer") {
     fleet.answer_all_with({":1\r\n", "$1\r\n1\r\n"});
+    start_keyed(fleet, keyed("DEL", {"a", "b"}, {0, 1}), RespMerge::kSumIntegers, *client, 1);
+  }
+  SECTION("DEL answered with counts whose sum does not fit 64 bits") {
+    fleet.answer_all_with({":9223372036854775807\r\n", ":1\r\n"});
     start_keyed(fleet, keyed("DEL", {"a", "b"}, {0, 1}), RespMerge::kSumIntegers, *client, 1);
   }
   REQUIRE(client->outcomes.size() == 1);
@@ -529,6 +538,10 @@ TEST_CASE("KEYS concatenates every server's keys", "[resp-fanout][pool]") {
   CHECK_FALSE(r.error);
   CHECK(run_pool({"*0\r\n", "*0\r\n"}, command({"KEYS", "x"}), RespMerge::kConcatArrays).reply ==
         "*0\r\n");
+  // A RESP3 map counts pairs: all of its keys and values are elements, as in RESP2's flat array.
+  CHECK(run_pool({"%1\r\n+a\r\n:1\r\n", "*1\r\n$1\r\nz\r\n"}, command({"KEYS", "*"}),
+                 RespMerge::kConcatArrays, 3)
+            .reply == "*3\r\n+a\r\n:1\r\n$1\r\nz\r\n");
 }
 
 TEST_CASE("DBSIZE sums the servers' counts", "[resp-fanout][pool]") {
@@ -694,6 +707,22 @@ TEST_CASE("INFO: Keyspace variations", "[resp-fanout][pool][info]") {
                             command({"INFO", "everything"}), RespMerge::kInfo, 2, {});
     CHECK(r.reply ==
           bulk(kServerSection + "# Keyspace\r\ndb0:keys=3,expires=0,avg_ttl=0\r\n" + after));
+  }
+  SECTION("Keyspace lines cachegate cannot read are left out of the sums") {
+    const auto r = run_pool({bulk("# Keyspace\r\ndb1ifkeys=4,expires=1\r\ndbx:keys=2\r\n"
+                                  "db0:keys=1,expires=1,avg_ttl=10\r\n"),
+                             bulk("# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=30\r\n")},
+                            command({"INFO", "keyspace"}), RespMerge::kInfo, 2, {});
+    CHECK(r.reply == bulk("# Keyspace\r\ndb0:keys=3,expires=2,avg_ttl=20\r\n"));
+  }
+  SECTION("sums past 64 bits stay at the largest value") {
+    const auto r = run_pool({bulk("# Keyspace\r\n"
+                                  "db0:keys=18446744073709551615,expires=1,"
+                                  "avg_ttl=18446744073709551615\r\n"),
+                             bulk("# Keyspace\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n")},
+                            command({"INFO", "keyspace"}), RespMerge::kInfo, 2, {});
+    CHECK(r.reply == bulk("# Keyspace\r\ndb0:keys=18446744073709551615,expires=1,"
+                          "avg_ttl=18446744073709551615\r\n"));
   }
   SECTION("an error from one server is the client's reply") {
     const auto r = run_pool({bulk(info("")), "-ERR busy\r\n"}, command({"INFO"}), RespMerge::kInfo,
@@ -863,7 +892,12 @@ TEST_CASE("ScanRequest: errors, failures and unexpected replies", "[resp-fanout]
     CHECK(outcome.failure == Failure::kUnavailable);
   }
   SECTION("a reply that is not [cursor, keys]") {
-    for (const char* reply : {"+OK\r\n", "*1\r\n$1\r\n0\r\n", "*2\r\n$1\r\nx\r\n*0\r\n"}) {
+    for (const char* reply :
+         {"+OK\r\n", "*1\r\n$1\r\n0\r\n", "*2\r\n$1\r\nx\r\n*0\r\n", "*2\r\n$2\r\n1x\r\n*0\r\n",
+          "%2\r\n$1\r\n0\r\n*0\r\n$1\r\na\r\n$1\r\nb\r\n",
+          // Two servers take one bit of the client's cursor: a server cursor using the top bit
+          // would come back as 0, ending the client's iteration with keys not yet seen.
+          "*2\r\n$19\r\n9223372036854775808\r\n*0\r\n"}) {
       INFO(reply);
       fleet.server(0).script = [reply](std::string_view) -> std::optional<Answer> {
         return resp_answer(reply);
