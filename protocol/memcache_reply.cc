@@ -50,6 +50,23 @@ std::string_view field(std::string_view line, int n) {
   return line.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
 }
 
+// The replies memcached gives in one line to the commands forwarded with a one-line reply
+// (storage commands, delete, incr/decr, touch, flush_all), besides error lines. Any other line is
+// not memcached speaking: passing it on would hand the client a stranger's bytes as its answer,
+// and the lines after it as the answers to its next requests.
+bool is_line_reply(std::string_view line) {
+  static constexpr std::string_view kWords[] = {"STORED",  "NOT_STORED", "EXISTS", "NOT_FOUND",
+                                                "DELETED", "TOUCHED",    "OK",     "END"};
+  for (std::string_view word : kWords)
+    if (line == word) return true;
+  if (starts_with(line, "VERSION ")) return true;
+  // incr/decr: the new value, a 64-bit unsigned number.
+  if (line.empty() || line.size() > 20) return false;
+  for (char c : line)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
 }  // namespace
 
 bool is_error_line(std::string_view line) {
@@ -103,10 +120,11 @@ ParseStatus ReplyFramer::frame(const char* data, size_t size, ReplyShape shape, 
         case LineResult::kOk:
           break;
       }
-      // A retrieval or meta reply here means requests and replies are out of step.
-      if (starts_with(line, "VALUE ") || starts_with(line, "VA ")) return ParseStatus::kInvalid;
-      out.length = out.payload_length = after;
+      // Anything else, a retrieval or meta reply included (requests and replies out of step),
+      // means the stream can no longer be trusted.
       out.error = is_error_line(line);
+      if (!out.error && !is_line_reply(line)) return ParseStatus::kInvalid;
+      out.length = out.payload_length = after;
       return ParseStatus::kOk;
     }
 

@@ -196,6 +196,18 @@ TEST_CASE("a retrieval or meta reply where one line was expected is out of step"
   frame_invalid("VA 1\r\nx\r\n", ReplyShape::kMcLine);
 }
 
+TEST_CASE("a line memcached never sends where one line was expected is not a reply",
+          "[memcache][reply]") {
+  // A server that speaks another protocol, or a stream gone wrong: its lines must not reach the
+  // client as answers.
+  for (std::string line : {"HTTP/1.1 200 OK\r\n"s, "WHATEVER\r\n"s, "\r\n"s, "stored\r\n"s,
+                           "STORED \r\n"s, "HD\r\n"s, "-1\r\n"s, "123456789012345678901\r\n"s,
+                           "+OK\r\n"s, std::string("\x81\x00\xde\xad\r\n", 6)}) {
+    INFO(line);
+    frame_invalid(line, ReplyShape::kMcLine);
+  }
+}
+
 TEST_CASE("is_error_line", "[memcache][reply]") {
   CHECK(is_error_line("ERROR"));
   CHECK(is_error_line("ERROR too many tokens"));
