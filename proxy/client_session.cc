@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "config/password.h"
@@ -21,7 +22,12 @@ namespace cachegate::proxy {
 
 namespace {
 constexpr size_t kReadChunk = 16 * 1024;
+// Buffers up to this size go back to the worker's spares when empty; larger ones (a large value
+// went through) are freed, so that one does not pin its memory.
 constexpr size_t kIdleBufferKeep = 16 * 1024;
+// Reply slots a session starts with: enough for a client that waits for each answer; a
+// pipelining one grows them (doubling) once.
+constexpr uint32_t kInitialSlots = 4;
 constexpr uint32_t kSeqMask = 0x7fffffffu;
 // A client that is done but does not read its last replies gets this long to take them.
 constexpr std::chrono::seconds kLingerTimeout{10};
@@ -40,8 +46,8 @@ ClientSession::ClientSession(Worker& worker, Generation& generation,
       slow_threshold_(generation.config().slow_log_threshold),
       fd_(fd),
       id_(id) {
-  slots_.resize(16);
-  slot_mask_ = 15;
+  slots_.resize(kInitialSlots);
+  slot_mask_ = kInitialSlots - 1;
   counters_.curr_connections.add();
   counters_.total_connections.add();
   listener_counters_->connections_open.add();
@@ -132,7 +138,6 @@ bool ClientSession::advance_transport() {
       case TlsStream::Io::kEof:
       case TlsStream::Io::kError:
         counters_.tls_handshake_failures.add();
-        listener_counters_->tls_handshake_failures.add();
         listener_counters_->tls_handshake_failures.add();
         log(LogLevel::kDebug, "client ", id_, ": TLS handshake failed: ", tls_->last_error());
         close();
@@ -230,8 +235,12 @@ void ClientSession::on_readable(bool until_eagain) {
       pause_reading();
       return;
     }
+    // Room for a large request grows with what has arrived (at most doubling the buffer), not
+    // to the size its header announces: otherwise a client that announces a value of
+    // request_size_max and sends nothing more costs that much memory per connection.
     size_t want = kReadChunk;
-    if (needed_ > in_.size() && needed_ - in_.size() > want) want = needed_ - in_.size();
+    if (needed_ > in_.size()) want = std::max(want, std::min(needed_ - in_.size(), in_.size()));
+    acquire_buffer(in_);
     in_.ensure_writable(want);
     const size_t room = in_.writable();
     ssize_t n = receive(in_.write_ptr(), room);
@@ -260,7 +269,10 @@ void ClientSession::on_readable(bool until_eagain) {
       return;
     }
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (in_.empty()) release_buffer(in_);
+      break;
+    }
     close();
     return;
   }
@@ -298,8 +310,30 @@ void ClientSession::maybe_resume() {
   on_readable(true);
 }
 
+// A worker serves many connections that mostly wait between requests, and only those in the
+// middle of a request or a reply need a buffer: an empty one goes back to the worker's spares and
+// the next session that reads or writes takes it from there, so that an idle connection holds
+// none and nothing is allocated per request.
+void ClientSession::acquire_buffer(protocol::Buffer& buffer) {
+  auto& spares = worker_.spare_buffers();
+  if (buffer.capacity() != 0 || spares.empty()) return;  // without a spare, it grows as it fills
+  buffer = std::move(spares.back());
+  spares.pop_back();
+}
+
+void ClientSession::release_buffer(protocol::Buffer& buffer) {
+  auto& spares = worker_.spare_buffers();
+  if (buffer.capacity() <= kIdleBufferKeep && spares.size() < Worker::kSpareBuffersMax &&
+      buffer.capacity() != 0) {
+    buffer.clear();
+    spares.push_back(std::move(buffer));
+  } else {
+    buffer.shrink_if_idle(0);
+  }
+}
+
 void ClientSession::input_done() {
-  if (in_.empty()) in_.shrink_if_idle(kIdleBufferKeep);
+  if (in_.empty()) release_buffer(in_);
   if (peer_eof_ || closing_) finish_if_done();
 }
 
@@ -536,6 +570,7 @@ uint32_t ClientSession::full_seq(uint32_t cookie) const {
 void ClientSession::reply_local(std::string_view bytes) {
   if (closed_) return;
   if (head_seq_ == next_seq_) {
+    acquire_buffer(out_);
     out_.append(bytes);
     worker_.loop().defer_flush(*this);
     enforce_output_limit();
@@ -555,6 +590,7 @@ void ClientSession::complete(uint32_t cookie, std::string_view bytes) {
     enforce_output_limit();
     return;
   }
+  acquire_buffer(out_);
   out_.append(bytes);
   const auto now = Clock::now();
   slot_done(slot(head_seq_), now);
@@ -649,7 +685,7 @@ void ClientSession::flush_now() {
     close();
     return;
   }
-  out_.shrink_if_idle(kIdleBufferKeep);
+  release_buffer(out_);
   if (closing_ && in_flight_ == 0 && head_seq_ == next_seq_) {
     close();
     return;

@@ -292,6 +292,10 @@ class ClientSession : public routing::ReplyHandler,
 
   // Reads and handles requests; stops at a short read unless `until_eagain`.
   void on_readable(bool until_eagain);
+  // in_ and out_ hold storage only while they hold bytes: taken from the worker's spares when
+  // empty and without storage, given back (or freed) once empty.
+  void acquire_buffer(protocol::Buffer& buffer);
+  void release_buffer(protocol::Buffer& buffer);
   void maybe_resume();
   // With the client done sending (EOF, quit, lost framing): close once every reply is out.
   void finish_if_done();

@@ -34,6 +34,7 @@ Worker::Worker(unsigned index, std::shared_ptr<const LoadedConfig> loaded, Regis
   current_ = build_generation(*loop_, std::move(loaded), nullptr);
   attach_counters(*current_);
   settle_timer_ = std::make_unique<asio::steady_timer>(*io_);
+  spare_buffers_.reserve(kSpareBuffersMax);  // giving one back never allocates
 }
 
 Worker::~Worker() {

@@ -24,6 +24,7 @@
 #include "backends/loop.h"
 #include "backends/server.h"
 #include "config/config.h"
+#include "protocol/buffer.h"
 #include "proxy/client_session.h"
 #include "proxy/counters.h"
 #include "proxy/generation.h"
@@ -113,6 +114,11 @@ class Worker {
   void add_session(ClientSession* session);
   void remove_session(ClientSession* session);
 
+  // Empty I/O buffers its sessions gave back, for the next one that reads or writes (see
+  // ClientSession::release_buffer); at most kSpareBuffersMax. Worker thread only.
+  static constexpr size_t kSpareBuffersMax = 64;
+  std::vector<protocol::Buffer>& spare_buffers() { return spare_buffers_; }
+
  private:
   struct Acceptor {
     std::string name;  // the listener's
@@ -160,6 +166,7 @@ class Worker {
   // Their sinks receive background copies' replies: they must outlive every server connection.
   Named<routing::RouteCounters> route_counters_;
   ClientSession* sessions_ = nullptr;
+  std::vector<protocol::Buffer> spare_buffers_;
   uint32_t next_session_id_ = 0;
   bool draining_ = false;
   std::function<void()> drained_;
