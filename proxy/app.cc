@@ -1,5 +1,6 @@
 #include "proxy/app.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -8,8 +9,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <condition_variable>
 #include <csignal>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -127,6 +130,58 @@ bool same_admin(const std::optional<config::AdminConfig>& a,
   return a->host == b->host && a->port == b->port && a->token == b->token &&
          a->max_connections == b->max_connections && a->request_timeout == b->request_timeout &&
          same_tls;
+}
+
+// Every client and every backend connection holds a descriptor, and the usual soft limit (1024)
+// would refuse clients long before memory or CPU run short. As redis-server and memcached do,
+// the soft limit is raised to the hard one; running with less than the configuration may need is
+// worth a warning, not a refusal to start (accept() then fails and is retried).
+void raise_open_files_limit(const config::Config& config) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    // An unlimited hard limit is not a value the soft one may take: the kernel caps descriptors
+    // at fs.nr_open.
+    if (raised.rlim_cur == RLIM_INFINITY) {
+      std::ifstream nr_open("/proc/sys/fs/nr_open");
+      rlim_t cap = 0;
+      raised.rlim_cur = nr_open >> cap && cap > limit.rlim_cur ? cap : limit.rlim_cur;
+    }
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      limit = raised;
+    } else {
+      log(LogLevel::kWarning, "cannot raise the open files limit from ", limit.rlim_cur, " to ",
+          raised.rlim_cur, ": ", std::strerror(errno));
+    }
+  }
+  // Backend connections: each worker's own to each server, and for Redis those a client may
+  // take alone; plus the admin endpoint, every worker's acceptors, and a few of the process's
+  // own (epoll, eventfds, the log, files read at reload).
+  uint64_t reserved = 32;
+  for (const auto& pool : config.pools) {
+    uint64_t per_server = pool.server_connections;
+    if (pool.protocol == config::Protocol::kRedis) per_server += pool.dedicated_connections;
+    reserved += per_server * pool.servers.size() * config.workers;
+  }
+  reserved += config.listeners.size() * config.workers;
+  if (config.admin) reserved += config.admin->max_connections + 1;
+  uint64_t clients = 0;
+  bool bounded = true;
+  for (const auto& listener : config.listeners) {
+    clients += listener.max_connections;
+    bounded = bounded && listener.max_connections != 0;
+  }
+  const uint64_t needed = reserved + (bounded ? clients : 0);
+  if (limit.rlim_cur < needed) {
+    log(LogLevel::kWarning, "the open files limit is ", limit.rlim_cur, " but this configuration ",
+        "may need ", needed, bounded ? " (listeners' max_connections and " : " (",
+        "backend connections); raise the hard limit (ulimit -Hn, LimitNOFILE=)");
+  } else if (limit.rlim_cur != RLIM_INFINITY) {
+    log(LogLevel::kInfo, "open files limit ", limit.rlim_cur, ": room for about ",
+        limit.rlim_cur - reserved, " client connections");
+  }
 }
 
 // The process: workers, listeners, reloads, drain, the admin endpoint.
@@ -452,6 +507,7 @@ int App::run() {
   config_stamp_ = stamp_of(path_);
   const config::Config& config = *loaded->config;
   set_log_json(config.log_format == config::LogFormat::kJson);
+  raise_open_files_limit(config);
   backends::set_warning_sink(
       [](std::string_view message) { write_log(LogLevel::kWarning, message); });
   loaded_ = loaded;
