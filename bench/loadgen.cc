@@ -9,12 +9,19 @@
 // With several --servers the generator routes keys itself (key id modulo the number of servers,
 // connection i to server i modulo the number of servers), which is the "direct" baseline: the
 // same traffic without any proxy in between.
+//
+// --idle N is another mode (bench/idle_connections.sh): N connections, plain or TLS, that each
+// make one request and then stay open and silent until standard input closes, to measure what
+// an idle client costs the process it is connected to.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -74,6 +81,9 @@ struct Options {
   std::vector<pid_t> cpu_pids;
   std::vector<pid_t> backend_pids;
   uint64_t seed = 1;
+  int idle = 0;  // --idle: connections to hold open; 0 for a load run
+  bool tls = false;
+  std::string tls_ca;  // verify the server against it; empty: no verification
 };
 
 uint64_t now_ns() {
@@ -624,6 +634,192 @@ MachineCpu machine_cpu() {
           static_cast<double>(steal) * tick_us};
 }
 
+// --idle: connections that each send one `get` (a miss) and, once its "END" is in, stay open
+// without a byte more either way. Opening is paced, a window of handshakes at a time, so that
+// the target's listen queue never overflows (a dropped SYN costs a second) and a TLS target is
+// not swamped with handshakes. Prints one JSON line when every connection is idle, then holds
+// them until standard input reaches its end.
+int run_idle(const Options& opt) {
+  constexpr size_t kWindow = 256;
+  // Every connection is a descriptor, beyond the usual soft limit of 1024.
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  SSL_CTX* ctx = nullptr;
+  if (opt.tls) {
+    ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == nullptr) throw std::runtime_error("SSL_CTX_new failed");
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    if (!opt.tls_ca.empty()) {
+      if (SSL_CTX_load_verify_locations(ctx, opt.tls_ca.c_str(), nullptr) != 1)
+        throw std::runtime_error("cannot load --tls-ca " + opt.tls_ca);
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    }
+  }
+  enum class Step : uint8_t { kHandshake, kSend, kReceive, kIdle };
+  struct IdleConn {
+    int fd = -1;
+    SSL* ssl = nullptr;
+    Step step = Step::kSend;
+    std::string request, reply;
+    uint32_t events = 0;
+  };
+  const Endpoint target = opt.servers.front();
+  std::vector<IdleConn> conns(static_cast<size_t>(opt.idle));
+  const int epfd = epoll_create1(EPOLL_CLOEXEC);
+  size_t opened = 0, busy = 0, idle = 0, errors = 0;
+  std::string first_error;
+  auto fail = [&](IdleConn& c, const std::string& why) {
+    if (first_error.empty()) first_error = why;
+    ++errors;
+    epoll_ctl(epfd, EPOLL_CTL_DEL, c.fd, nullptr);
+    if (c.ssl != nullptr) SSL_free(c.ssl);
+    c.ssl = nullptr;
+    close(c.fd);
+    c.fd = -1;
+    --busy;
+  };
+  auto wait_for = [&](IdleConn& c, uint32_t events) {
+    if (c.events == events) return;
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = static_cast<uint64_t>(&c - conns.data());
+    epoll_ctl(epfd, c.events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c.fd, &ev);
+    c.events = events;
+  };
+  // Moves a connection on until it must wait for its socket; false when it failed.
+  auto advance = [&](IdleConn& c) {
+    for (;;) {
+      int r = 1;
+      switch (c.step) {
+        case Step::kHandshake:
+          r = SSL_connect(c.ssl);
+          if (r == 1) c.step = Step::kSend;
+          break;
+        case Step::kSend: {
+          const ssize_t n =
+              c.ssl != nullptr
+                  ? SSL_write(c.ssl, c.request.data(), static_cast<int>(c.request.size()))
+                  : send(c.fd, c.request.data(), c.request.size(), MSG_NOSIGNAL);
+          r = static_cast<int>(n);
+          // Both write a few bytes at once or not at all (SSL_write without partial writes).
+          if (n == static_cast<ssize_t>(c.request.size())) c.step = Step::kReceive;
+          if (n < 0 && c.ssl == nullptr && errno == EAGAIN) {
+            wait_for(c, EPOLLOUT);
+            return true;
+          }
+          break;
+        }
+        case Step::kReceive: {
+          char buf[512];
+          const ssize_t n =
+              c.ssl != nullptr ? SSL_read(c.ssl, buf, sizeof buf) : recv(c.fd, buf, sizeof buf, 0);
+          r = static_cast<int>(n);
+          if (n > 0) c.reply.append(buf, static_cast<size_t>(n));
+          if (n < 0 && c.ssl == nullptr && errno == EAGAIN) {
+            wait_for(c, EPOLLIN);
+            return true;
+          }
+          if (n == 0 && c.ssl == nullptr) {
+            fail(c, "closed by the target");
+            return false;
+          }
+          if (c.reply.size() >= 5) {
+            if (c.reply != "END\r\n") {
+              fail(c, "unexpected reply: " + c.reply.substr(0, 80));
+              return false;
+            }
+            // Idle from here on: nothing more is read, nothing more is written.
+            epoll_ctl(epfd, EPOLL_CTL_DEL, c.fd, nullptr);
+            c.step = Step::kIdle;
+            std::string().swap(c.request);
+            std::string().swap(c.reply);
+            --busy;
+            ++idle;
+            return true;
+          }
+          break;
+        }
+        case Step::kIdle:
+          return true;
+      }
+      if (c.ssl != nullptr && r <= 0) {
+        const int e = SSL_get_error(c.ssl, r);
+        if (e == SSL_ERROR_WANT_READ) {
+          wait_for(c, EPOLLIN);
+          return true;
+        }
+        if (e == SSL_ERROR_WANT_WRITE) {
+          wait_for(c, EPOLLOUT);
+          return true;
+        }
+        char text[256];
+        ERR_error_string_n(ERR_get_error(), text, sizeof text);
+        fail(c, std::string("TLS: ") + text);
+        return false;
+      }
+      if (c.ssl == nullptr && r < 0 && errno != EINTR) {
+        fail(c, std::strerror(errno));
+        return false;
+      }
+    }
+  };
+
+  const uint64_t start = now_ns();
+  uint64_t last_progress = start;
+  epoll_event events[256];
+  while (opened < conns.size() || busy > 0) {
+    if (now_ns() - last_progress > 30'000'000'000u) {
+      if (first_error.empty()) first_error = "no progress for 30 s";
+      errors += busy;
+      break;
+    }
+    while (opened < conns.size() && busy < kWindow) {
+      IdleConn& c = conns[opened];
+      c.request = "get " + opt.key_prefix + "idle-" + std::to_string(opened) + "\r\n";
+      ++opened;
+      c.fd = connect_to(target, true);
+      if (c.fd < 0) {
+        if (first_error.empty()) first_error = std::string("connect: ") + std::strerror(errno);
+        ++errors;
+        continue;
+      }
+      ++busy;
+      if (ctx != nullptr) {
+        c.ssl = SSL_new(ctx);
+        SSL_set_fd(c.ssl, c.fd);
+        SSL_set_tlsext_host_name(c.ssl, "localhost");
+        if (!opt.tls_ca.empty()) SSL_set1_host(c.ssl, "localhost");
+        c.step = Step::kHandshake;
+      }
+      advance(c);
+    }
+    const int n = epoll_wait(epfd, events, 256, 1000);
+    if (n > 0) last_progress = now_ns();
+    for (int i = 0; i < n; ++i) {
+      IdleConn& c = conns[events[i].data.u64];
+      if (c.fd >= 0 && c.step != Step::kIdle) advance(c);
+    }
+  }
+  std::printf("{\"idle_connections\":%zu,\"tls\":%s,\"errors\":%zu,\"open_s\":%.3f%s%s%s}\n", idle,
+              opt.tls ? "true" : "false", errors, static_cast<double>(now_ns() - start) / 1e9,
+              first_error.empty() ? "" : ",\"error\":\"", first_error.c_str(),
+              first_error.empty() ? "" : "\"");
+  std::fflush(stdout);
+  char sink[256];
+  while (read(STDIN_FILENO, sink, sizeof sink) > 0) {
+  }
+  for (IdleConn& c : conns) {
+    if (c.ssl != nullptr) SSL_free(c.ssl);
+    if (c.fd >= 0) close(c.fd);
+  }
+  close(epfd);
+  if (ctx != nullptr) SSL_CTX_free(ctx);
+  return errors == 0 ? 0 : 1;
+}
+
 // Binds `count` sockets to 127.0.0.1:0 at once, so the kernel hands out distinct ports, prints
 // them and releases them for the servers the caller is about to start.
 int print_free_ports(int count) {
@@ -669,7 +865,11 @@ void usage() {
       "  --cpu-pids P,P          processes whose CPU per request is reported (cpu_us_per_req)\n"
       "  --backend-pids P,P      same, reported as backend_cpu_us_per_req\n"
       "  --seed N                random seed (default 1)\n"
-      "  --free-ports N          print N free loopback ports and exit\n",
+      "  --free-ports N          print N free loopback ports and exit\n"
+      "  --idle N                open N connections, one get each, then hold them idle until\n"
+      "                          standard input closes (prints one JSON line when all are idle)\n"
+      "  --tls                   with --idle: over TLS (the handshake completes first)\n"
+      "  --tls-ca FILE           with --tls: verify the server (name \"localhost\") against it\n",
       stderr);
 }
 
@@ -754,11 +954,19 @@ Options parse_options(int argc, char** argv) {
       o.backend_pids = parse_pids(value());
     } else if (a == "--seed") {
       o.seed = std::stoull(value());
+    } else if (a == "--idle") {
+      o.idle = std::stoi(value());
+    } else if (a == "--tls") {
+      o.tls = true;
+    } else if (a == "--tls-ca") {
+      o.tls_ca = value();
     } else {
       throw std::invalid_argument("unknown option " + std::string(a));
     }
   }
   if (o.servers.empty()) o.servers.push_back({o.host, o.port});
+  if (o.idle < 0) throw std::invalid_argument("--idle must not be negative");
+  if (o.tls && o.idle == 0) throw std::invalid_argument("--tls is for --idle only");
   if (o.depth == 0) o.depth = o.workload == Workload::kPipeline ? 16 : 1;
   if (o.connections < static_cast<int>(o.servers.size()))
     throw std::invalid_argument("need at least one connection per server");
@@ -885,7 +1093,8 @@ int main(int argc, char** argv) {
       usage();
       return 0;
     }
-    return run(parse_options(argc, argv));
+    const Options options = parse_options(argc, argv);
+    return options.idle > 0 ? run_idle(options) : run(options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cachegate_loadgen: %s\n", e.what());
     if (dynamic_cast<const std::invalid_argument*>(&e) != nullptr) usage();

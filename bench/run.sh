@@ -212,12 +212,12 @@ if ((do_build)); then
       targets=$(echo ",$targets," | sed 's/,cachegate,/,/; s/^,//; s/,$//')
     fi
   else
-    # The rest of the tree may not configure yet; the load generator has no dependencies, so it
+    # The rest of the tree may not configure yet; the load generator needs only OpenSSL, so it
     # is built on its own and only the cachegate column is lost.
     note "cmake configure failed (log: $logs/cmake.log); load generator built with g++ alone"
     loadgen="$build_dir/bench-standalone/cachegate_loadgen"
     mkdir -p "$(dirname "$loadgen")"
-    "${CXX:-g++}" -std=c++20 -O2 -g -pthread "$ROOT"/bench/*.cc -o "$loadgen"
+    "${CXX:-g++}" -std=c++20 -O2 -g -pthread "$ROOT"/bench/*.cc -o "$loadgen" -lssl -lcrypto
   fi
 elif [[ ! -x $loadgen && -x $build_dir/bench-standalone/cachegate_loadgen ]]; then
   loadgen="$build_dir/bench-standalone/cachegate_loadgen"
