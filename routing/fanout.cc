@@ -151,8 +151,10 @@ void RetrievalFanout::deliver_merged(ReplyHandler& client, uint32_t cookie) {
 
 void RetrievalFanout::destroy() {
   release_client();
-  // Recycle the object, but not the memory of an unusually large request.
-  constexpr size_t kKeep = 1u << 20;
+  // Recycle the object, but not the memory of a large request: a kept object holds on to its
+  // buffers, and kept ones would otherwise each grow to the largest reply the worker ever merged
+  // (up to kMaxPooled of them, per worker, for good).
+  constexpr size_t kKeep = 64 * 1024;
   const bool small =
       merged_.capacity() < kKeep && key_bytes_.capacity() < kKeep && parts_smaller_than(kKeep);
   if (fanout_free.items.size() < kMaxPooled && small) {

@@ -13,7 +13,9 @@ namespace resp = protocol::resp;
 namespace {
 
 constexpr size_t kMaxPooled = 256;
-constexpr size_t kKeepCapacity = 1u << 20;
+// Buffers past this are given back rather than kept with a recycled object: otherwise every
+// kept object would grow to the largest reply its worker ever merged, and keep that for good.
+constexpr size_t kKeepCapacity = 64 * 1024;
 
 struct FanoutFreeList {
   std::vector<RespFanout*> items;
