@@ -387,15 +387,6 @@ class DelayRelay {
   std::vector<std::unique_ptr<Connection>> connections_;
 };
 
-// Whether this tree is built with AddressSanitizer (build-sanitize/). Its allocator pads every
-// block and holds freed ones in quarantine, so there a process's resident size no longer says
-// what cachegate itself holds: bounds on it are checked in the plain build only.
-#ifdef CACHEGATE_SANITIZED
-inline constexpr bool kSanitized = true;
-#else
-inline constexpr bool kSanitized = false;
-#endif
-
 // A field of /proc/<pid>/status in KiB ("VmRSS", "VmSize"), or -1 when it cannot be read.
 inline long long proc_status_kib(pid_t pid, std::string_view field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");

@@ -5,12 +5,28 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 namespace cachegate::testing {
+
+const char* cachegate_binary() {
+  const char* chosen = std::getenv("CACHEGATE_TEST_BINARY");
+  return chosen != nullptr && *chosen != '\0' ? chosen : CACHEGATE_BUILT_BINARY;
+}
+
+bool cachegate_sanitized() {
+#ifdef CACHEGATE_SANITIZED
+  return true;
+#else
+  const char* flag = std::getenv("CACHEGATE_TEST_SANITIZED");
+  return flag != nullptr && std::string_view(flag) == "1";
+#endif
+}
 
 ChildProcess::ChildProcess(std::vector<std::string> argv, std::string log_path)
     : log_path_(std::move(log_path)) {

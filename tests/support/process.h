@@ -38,6 +38,17 @@ class ChildProcess {
   std::string log_path_;
 };
 
+// The cachegate the tests run: $CACHEGATE_TEST_BINARY when set (the test run points the
+// integration tests at build-sanitize/'s cachegate that way), else the one built beside them.
+const char* cachegate_binary();
+#define CACHEGATE_BINARY ::cachegate::testing::cachegate_binary()
+
+// Whether that cachegate is built with AddressSanitizer: $CACHEGATE_TEST_SANITIZED=1, or these
+// tests are. Its allocator pads every block and holds freed ones in quarantine, so there a
+// process's resident size no longer says what cachegate itself holds: bounds on it are checked
+// against the plain build only.
+bool cachegate_sanitized();
+
 // Runs a command to completion, capturing stdout+stderr; returns the exit code (-1 on signal).
 int run_command(const std::vector<std::string>& argv, std::string* output,
                 std::chrono::milliseconds timeout = std::chrono::milliseconds(30000));
