@@ -614,6 +614,47 @@ class Client {
     if (memcached_) add_possible(e, std::nullopt);
   }
 
+  // The final check reads keys in multi-key batches of this many.
+  static constexpr size_t kVerifyBatch = 50;
+  std::vector<std::string> verify_batch(size_t at) const {
+    return {keys_.begin() + at, keys_.begin() + std::min(at + kVerifyBatch, keys_.size())};
+  }
+
+  // Reads the values of `batch`'s keys, in its order, on a connection; nothing when it cannot.
+  using BatchRead =
+      std::function<std::optional<std::vector<Maybe>>(Conn&, const std::vector<std::string>&)>;
+
+  // The final check on the servers themselves: every key asked of every server, whose own
+  // server must hold what the ledger allows and no other server may hold at all.
+  void verify_on_servers(const BatchRead& read, const std::string& verb) {
+    for (uint32_t s = 0; s < pool_.servers.size(); ++s) {
+      Conn direct;
+      if (!direct.open(pool_.servers[s].host, pool_.servers[s].port, nullptr, 10)) {
+        report(id_, "cannot reach " + pool_.servers[s].name());
+        stats.unverified += keys_.size();
+        continue;
+      }
+      for (size_t at = 0; at < keys_.size(); at += kVerifyBatch) {
+        const auto batch = verify_batch(at);
+        const auto values = read(direct, batch);
+        if (!values) {
+          stats.unverified += batch.size();
+          continue;
+        }
+        for (size_t i = 0; i < batch.size(); ++i) {
+          const std::string& k = batch[i];
+          if (pool_.owner(k) == s) {
+            observe(k, (*values)[i], verb + " from " + pool_.servers[s].name(), true);
+            ++stats.verified_direct;
+          } else if ((*values)[i]) {
+            ++stats.stray_copies;
+            report(id_, k + " is on " + pool_.servers[s].name() + ", which its ring does not name");
+          }
+        }
+      }
+    }
+  }
+
   std::string id_;
   const PoolView& pool_;
   const Options& options_;
@@ -704,9 +745,8 @@ class McClient final : public Client {
   void verify() override {
     // Through cachegate: multi-gets of 50 keys (split over the servers), retried while the
     // servers are still coming back.
-    for (size_t at = 0; at < keys_.size(); at += 50) {
-      std::vector<std::string> batch(keys_.begin() + at,
-                                     keys_.begin() + std::min(at + 50, keys_.size()));
+    for (size_t at = 0; at < keys_.size(); at += kVerifyBatch) {
+      const auto batch = verify_batch(at);
       std::string line = "get";
       for (const auto& k : batch)
         line += " " + k;
@@ -735,42 +775,24 @@ class McClient final : public Client {
       stats.verified_through_proxy += batch.size();
     }
     conn_.close();
-    // Directly: every key from every server of the pool.
-    for (uint32_t s = 0; s < pool_.servers.size(); ++s) {
-      Conn direct;
-      if (!direct.open(pool_.servers[s].host, pool_.servers[s].port, nullptr, 10)) {
-        report(id_, "cannot reach " + pool_.servers[s].name());
-        stats.unverified += keys_.size();
-        continue;
-      }
-      for (size_t at = 0; at < keys_.size(); at += 50) {
-        std::vector<std::string> batch(keys_.begin() + at,
-                                       keys_.begin() + std::min(at + 50, keys_.size()));
-        std::string line = "get";
-        for (const auto& k : batch)
-          line += " " + k;
-        line += "\r\n";
-        std::string r;
-        if (!direct.send(line) ||
-            direct.read_reply(ReplyShape::kMcRetrieval, r) != Conn::Status::kOk || mc_error(r)) {
-          stats.unverified += batch.size();
-          continue;
-        }
-        const auto items = mc_items(r);
-        for (const auto& k : batch) {
-          Maybe seen;
-          for (const auto& [key, value] : items)
-            if (key == k) seen = value;
-          if (pool_.owner(k) == s) {
-            observe(k, seen, "get from " + pool_.servers[s].name(), true);
-            ++stats.verified_direct;
-          } else if (seen) {
-            ++stats.stray_copies;
-            report(id_, k + " is on " + pool_.servers[s].name() + ", which its ring does not name");
-          }
-        }
-      }
-    }
+    verify_on_servers(
+        [](Conn& direct,
+           const std::vector<std::string>& batch) -> std::optional<std::vector<Maybe>> {
+          std::string line = "get";
+          for (const auto& k : batch)
+            line += " " + k;
+          line += "\r\n";
+          std::string r;
+          if (!direct.send(line) ||
+              direct.read_reply(ReplyShape::kMcRetrieval, r) != Conn::Status::kOk || mc_error(r))
+            return std::nullopt;
+          std::vector<Maybe> values(batch.size());
+          for (const auto& [key, value] : mc_items(r))
+            for (size_t i = 0; i < batch.size(); ++i)
+              if (key == batch[i]) values[i] = value;
+          return values;
+        },
+        "get");
   }
 
  private:
@@ -979,9 +1001,8 @@ class RedisClient final : public Client {
   }
 
   void verify() override {
-    for (size_t at = 0; at < keys_.size(); at += 50) {
-      std::vector<std::string> batch(keys_.begin() + at,
-                                     keys_.begin() + std::min(at + 50, keys_.size()));
+    for (size_t at = 0; at < keys_.size(); at += kVerifyBatch) {
+      const auto batch = verify_batch(at);
       std::vector<std::string> args = {"MGET"};
       args.insert(args.end(), batch.begin(), batch.end());
       std::optional<std::vector<Maybe>> values;
@@ -1009,39 +1030,18 @@ class RedisClient final : public Client {
       stats.verified_through_proxy += batch.size();
     }
     conn_.close();
-    for (uint32_t s = 0; s < pool_.servers.size(); ++s) {
-      Conn direct;
-      if (!direct.open(pool_.servers[s].host, pool_.servers[s].port, nullptr, 10)) {
-        report(id_, "cannot reach " + pool_.servers[s].name());
-        stats.unverified += keys_.size();
-        continue;
-      }
-      for (size_t at = 0; at < keys_.size(); at += 50) {
-        std::vector<std::string> batch(keys_.begin() + at,
-                                       keys_.begin() + std::min(at + 50, keys_.size()));
-        std::vector<std::string> args = {"MGET"};
-        args.insert(args.end(), batch.begin(), batch.end());
-        std::string r;
-        std::optional<std::vector<Maybe>> values;
-        if (direct.send(command(args)) &&
-            direct.read_reply(ReplyShape::kResp2, r) == Conn::Status::kOk)
-          values = array_values(r, batch.size());
-        if (!values) {
-          stats.unverified += batch.size();
-          continue;
-        }
-        for (size_t i = 0; i < batch.size(); ++i) {
-          const std::string& k = batch[i];
-          if (pool_.owner(k) == s) {
-            observe(k, (*values)[i], "GET from " + pool_.servers[s].name(), true);
-            ++stats.verified_direct;
-          } else if ((*values)[i]) {
-            ++stats.stray_copies;
-            report(id_, k + " is on " + pool_.servers[s].name() + ", which its ring does not name");
-          }
-        }
-      }
-    }
+    verify_on_servers(
+        [this](Conn& direct,
+               const std::vector<std::string>& batch) -> std::optional<std::vector<Maybe>> {
+          std::vector<std::string> args = {"MGET"};
+          args.insert(args.end(), batch.begin(), batch.end());
+          std::string r;
+          if (!direct.send(command(args)) ||
+              direct.read_reply(ReplyShape::kResp2, r) != Conn::Status::kOk)
+            return std::nullopt;
+          return array_values(r, batch.size());
+        },
+        "GET");
   }
 
  private:
