@@ -29,26 +29,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# Ports are drawn below the kernel's ephemeral range, where outgoing connections cannot be
-# holding them.
-ephemeral_low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-random_port() { echo $((10000 + RANDOM % (ephemeral_low - 10000))); }
+# shellcheck source=scripts/ports.sh
+source "$root/scripts/ports.sh"
 # A free loopback port: the preferred one when free, else a random one that nothing answers on.
 pick_port() {
   local port=$1
   [[ "${CACHEGATE_RANDOM_PORTS:-0}" == 1 ]] && port=$(random_port)
   while port_in_use "$port"; do port=$(random_port); done
   echo "$port"
-}
-wait_port() {
-  local pid=$2
-  for _ in $(seq 1 100); do
-    port_in_use "$1" && return 0
-    kill -0 "$pid" 2>/dev/null || return 1
-    sleep 0.05
-  done
-  return 1
 }
 # Starts a process whose command line contains PORT (replaced by a free port), trying other
 # ports if the chosen one was taken meanwhile; sets started_port.

@@ -112,24 +112,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# Ports below the kernel's ephemeral range, where no outgoing connection can be holding them.
-ephemeral_low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-random_port() { echo $((10000 + RANDOM % (ephemeral_low - 10000))); }
-free_port() {
-  local port
-  port=$(random_port)
-  while port_in_use "$port"; do port=$(random_port); done
-  echo "$port"
-}
-wait_port() {  # port pid
-  for _ in $(seq 1 200); do
-    port_in_use "$1" && return 0
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.05
-  done
-  return 1
-}
+# shellcheck source=scripts/ports.sh
+source "$root/scripts/ports.sh"
 
 user_args=()
 [[ $(id -u) -eq 0 ]] && user_args=(-u nobody)  # memcached refuses to run as root without -u
